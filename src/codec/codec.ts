@@ -1,0 +1,270 @@
+// The one serialization seam. Everything sent between processes — Process
+// args, queue items, pipe messages, manager calls — is encoded here.
+//
+// Wire format: one tag byte, then the payload.
+//   undefined / null / false / true: the tag alone
+//   number: float64 (little endian); string: UTF-8
+//   V8 (0x06): v8.serialize() output of a value that needs no rewriting
+//   MARKED (0x07): v8.serialize() output of a rewritten copy in which shareable
+//     objects and errors were replaced by marker objects; decode() revives them.
+//
+// Encoding first scans the value: an unsendable part (a function, a symbol, a
+// host object) is reported with a TypeError that names where it was, before
+// anything is sent, so a channel is never left half-written.
+import v8 from 'node:v8';
+import { isShareable, rehydrate, shareable, type HandleData } from './handles.js';
+import { errorClasses } from '../errors.js';
+
+const enum Tag {
+  Undefined = 0,
+  Null = 1,
+  False = 2,
+  True = 3,
+  Number = 4,
+  String = 5,
+  V8 = 6,
+  Marked = 7,
+}
+
+/** Key of marker objects; a NUL-prefixed key no user object has. */
+const MARK = '\u0000multiproc';
+type Marker =
+  | { [MARK]: 'handle'; handle: HandleData }
+  | { [MARK]: 'error'; name: string; message: string; stack?: string; props: Record<string, unknown> };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const tagOnly = [Tag.Undefined, Tag.Null, Tag.False, Tag.True].map((t) => Uint8Array.of(t));
+
+/** Encodes `value`; `what` names it in error messages (e.g. 'args', 'item'). */
+export function encode(value: unknown, what = 'value'): Uint8Array {
+  switch (typeof value) {
+    case 'undefined':
+      return tagOnly[Tag.Undefined];
+    case 'boolean':
+      return tagOnly[value ? Tag.True : Tag.False];
+    case 'number': {
+      const out = new Uint8Array(9);
+      out[0] = Tag.Number;
+      new DataView(out.buffer).setFloat64(1, value, true);
+      return out;
+    }
+    case 'string': {
+      const out = new Uint8Array(1 + value.length * 3);
+      out[0] = Tag.String;
+      const { written } = encoder.encodeInto(value, out.subarray(1));
+      return out.subarray(0, 1 + written);
+    }
+    case 'object':
+      if (value === null) return tagOnly[Tag.Null];
+      break;
+  }
+  const marked = scan(value, what, new Set());
+  const body = serialize(marked ? rewrite(value, new Map()) : value, value, what);
+  const out = new Uint8Array(1 + body.length);
+  out[0] = marked ? Tag.Marked : Tag.V8;
+  out.set(body, 1);
+  return out;
+}
+
+export function decode<T = unknown>(bytes: Uint8Array): T {
+  switch (bytes[0] as Tag) {
+    case Tag.Undefined:
+      return undefined as T;
+    case Tag.Null:
+      return null as T;
+    case Tag.False:
+      return false as T;
+    case Tag.True:
+      return true as T;
+    case Tag.Number:
+      return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(1, true) as T;
+    case Tag.String:
+      return decoder.decode(bytes.subarray(1)) as T;
+    case Tag.V8:
+      return v8.deserialize(bytes.subarray(1)) as T;
+    case Tag.Marked:
+      return revive(v8.deserialize(bytes.subarray(1)), new Set()) as T;
+    default:
+      throw new TypeError(`cannot decode a message with tag ${bytes[0]}: not written by multiproc's codec`);
+  }
+}
+
+function serialize(data: unknown, original: unknown, what: string): Buffer {
+  try {
+    return v8.serialize(data);
+  } catch (err) {
+    // A host object (a socket, a WeakMap, a Promise, ...) deep inside: name it.
+    const culprit = findUnclonable(original, what, new Set());
+    throw new TypeError(`${culprit ?? what} cannot be sent: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Objects the scan does not descend into: structured clone copies them whole. */
+function isLeafObject(value: object): boolean {
+  return (
+    ArrayBuffer.isView(value) ||
+    value instanceof ArrayBuffer ||
+    value instanceof Date ||
+    value instanceof RegExp ||
+    value instanceof Boolean ||
+    value instanceof Number ||
+    value instanceof String
+  );
+}
+
+function childPath(path: string, key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+}
+
+function unsendable(path: string, value: unknown): never {
+  const kind = typeof value === 'function' ? 'a function' : typeof value === 'symbol' ? 'a symbol' : 'a SharedArrayBuffer';
+  const hint =
+    typeof value === 'function'
+      ? ' (code reaches a child as a Process target or with task(), not as data)'
+      : value instanceof SharedArrayBuffer
+        ? ' (share memory with RawArray, Value or SharedMemory instead)'
+        : '';
+  throw new TypeError(`${path} is ${kind} and cannot be sent to another process${hint}`);
+}
+
+/**
+ * Throws for unsendable parts; returns true when the value holds shareable
+ * objects or errors, which must be rewritten into markers before serializing.
+ */
+function scan(value: unknown, path: string, seen: Set<object>): boolean {
+  if (typeof value === 'function' || typeof value === 'symbol') unsendable(path, value);
+  if (typeof value !== 'object' || value === null || seen.has(value)) return false;
+  seen.add(value);
+  if (isShareable(value) || value instanceof Error) return scanErrorProps(value, path, seen);
+  if (value instanceof SharedArrayBuffer) unsendable(path, value);
+  if (isLeafObject(value)) return false;
+  let marked = false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) marked = scan(value[i], `${path}[${i}]`, seen) || marked;
+  } else if (value instanceof Map) {
+    for (const [k, v] of value) {
+      marked = scan(k, `${path} (a Map key)`, seen) || marked;
+      marked = scan(v, `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : String(k)})`, seen) || marked;
+    }
+  } else if (value instanceof Set) {
+    for (const v of value) marked = scan(v, `${path} (a Set element)`, seen) || marked;
+  } else {
+    for (const key of Object.keys(value)) marked = scan((value as Record<string, unknown>)[key], childPath(path, key), seen) || marked;
+  }
+  return marked;
+}
+
+function scanErrorProps(value: object, path: string, seen: Set<object>): true {
+  if (value instanceof Error) {
+    for (const key of Object.keys(value)) scan((value as unknown as Record<string, unknown>)[key], childPath(path, key), seen);
+    if ('cause' in value) scan(value.cause, `${path}.cause`, seen);
+  }
+  return true;
+}
+
+/** A deep copy in which shareable objects and errors are markers. Cycles are kept. */
+function rewrite(value: unknown, memo: Map<object, unknown>): unknown {
+  if (typeof value !== 'object' || value === null || isLeafObject(value)) return value;
+  const done = memo.get(value);
+  if (done !== undefined) return done;
+  if (isShareable(value)) {
+    const marker: Marker = { [MARK]: 'handle', handle: value[shareable]() };
+    memo.set(value, marker);
+    return marker;
+  }
+  if (value instanceof Error) {
+    const props: Record<string, unknown> = {};
+    const marker: Marker = { [MARK]: 'error', name: value.name, message: value.message, stack: value.stack, props };
+    memo.set(value, marker);
+    for (const key of Object.keys(value)) props[key] = rewrite((value as unknown as Record<string, unknown>)[key], memo);
+    if ('cause' in value) props.cause = rewrite(value.cause, memo);
+    return marker;
+  }
+  if (Array.isArray(value)) {
+    const copy: unknown[] = new Array(value.length);
+    memo.set(value, copy);
+    for (let i = 0; i < value.length; i++) copy[i] = rewrite(value[i], memo);
+    return copy;
+  }
+  if (value instanceof Map) {
+    const copy = new Map();
+    memo.set(value, copy);
+    for (const [k, v] of value) copy.set(rewrite(k, memo), rewrite(v, memo));
+    return copy;
+  }
+  if (value instanceof Set) {
+    const copy = new Set();
+    memo.set(value, copy);
+    for (const v of value) copy.add(rewrite(v, memo));
+    return copy;
+  }
+  const copy: Record<string, unknown> = {};
+  memo.set(value, copy);
+  for (const key of Object.keys(value)) copy[key] = rewrite((value as Record<string, unknown>)[key], memo);
+  return copy;
+}
+
+function isMarker(value: object): value is Marker {
+  return Object.prototype.hasOwnProperty.call(value, MARK);
+}
+
+function reviveMarker(marker: Marker, seen: Set<object>): unknown {
+  if (marker[MARK] === 'handle') return rehydrate(marker.handle);
+  const Class = errorClasses[marker.name] ?? Error;
+  const error = new Class(marker.message);
+  if (error.name !== marker.name) Object.defineProperty(error, 'name', { value: marker.name, writable: true, configurable: true });
+  for (const [key, v] of Object.entries(marker.props)) (error as unknown as Record<string, unknown>)[key] = revive(v, seen);
+  if (marker.stack !== undefined) {
+    error.stack = marker.stack;
+    (error as { remoteStack?: string }).remoteStack ??= marker.stack;
+  }
+  return error;
+}
+
+/** Replaces markers in a freshly deserialized value, in place. */
+function revive(value: unknown, seen: Set<object>): unknown {
+  if (typeof value !== 'object' || value === null || isLeafObject(value)) return value;
+  if (isMarker(value)) return reviveMarker(value, seen);
+  if (seen.has(value)) return value;
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = revive(value[i], seen);
+  } else if (value instanceof Map) {
+    const entries = [...value];
+    value.clear();
+    for (const [k, v] of entries) value.set(revive(k, seen), revive(v, seen));
+  } else if (value instanceof Set) {
+    const items = [...value];
+    value.clear();
+    for (const v of items) value.add(revive(v, seen));
+  } else {
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) record[key] = revive(record[key], seen);
+  }
+  return value;
+}
+
+/** The path of the first part of `value` that v8 cannot serialize (error path only). */
+function findUnclonable(value: unknown, path: string, seen: Set<object>): string | undefined {
+  if (typeof value !== 'object' || value === null || seen.has(value) || isShareable(value)) return undefined;
+  seen.add(value);
+  const children: [string, unknown][] = Array.isArray(value)
+    ? value.map((v, i) => [`${path}[${i}]`, v])
+    : value instanceof Map
+      ? [...value].map(([k, v]) => [`${path}.get(${String(k)})`, v])
+      : value instanceof Set
+        ? [...value].map((v) => [`${path} (a Set element)`, v])
+        : Object.keys(value).map((k) => [childPath(path, k), (value as Record<string, unknown>)[k]]);
+  for (const [p, v] of children) {
+    const deeper = findUnclonable(v, p, seen);
+    if (deeper) return deeper;
+  }
+  try {
+    v8.serialize(value);
+  } catch {
+    const ctor = (value as object).constructor?.name;
+    return ctor && ctor !== 'Object' ? `${path} (a ${ctor})` : path;
+  }
+  return undefined;
+}

@@ -1,0 +1,72 @@
+// multiproc: Python's multiprocessing for TypeScript on Node.js.
+// Everything is exported from the package root and, bound to a kind of child,
+// from a context object: getContext('thread' | 'process').
+import {
+  checkMethod,
+  getAllStartMethods,
+  getStartMethod,
+  setStartMethod,
+  type StartMethod,
+} from './context.js';
+import * as errors from './errors.js';
+import { activeChildren, cpuCount, currentProcess, isMainProcess, parentProcess } from './process/helpers.js';
+import { Process } from './process/process.js';
+import { task } from './process/task.js';
+
+export * from './errors.js';
+export { getAllStartMethods, getStartMethod, setStartMethod, type StartMethod, type ContextLike } from './context.js';
+export { Process, type ProcessOptions } from './process/process.js';
+export { activeChildren, cpuCount, currentProcess, isMainProcess, parentProcess, ParentProcess } from './process/helpers.js';
+export { task, type ModuleTask, type Target } from './process/task.js';
+export { encode as _encode, decode as _decode } from './codec/codec.js';
+
+/** A context: the package's names, with children of one kind (Python's get_context()). */
+export type Context = typeof errors & {
+  readonly startMethod: StartMethod;
+  getStartMethod(): StartMethod;
+  getAllStartMethods: typeof getAllStartMethods;
+  setStartMethod: typeof setStartMethod;
+  getContext: typeof getContext;
+  Process: typeof Process;
+  task: typeof task;
+  currentProcess: typeof currentProcess;
+  parentProcess: typeof parentProcess;
+  activeChildren: typeof activeChildren;
+  cpuCount: typeof cpuCount;
+  isMainProcess: typeof isMainProcess;
+};
+
+function makeContext(method: StartMethod): Context {
+  // A subclass whose children default to this context; its name stays 'Process'.
+  const BoundProcess = {
+    Process: class extends Process {
+      static override defaultContext: StartMethod | undefined = method;
+    },
+  }.Process;
+  return Object.freeze({
+    ...errors,
+    startMethod: method,
+    getStartMethod: () => method,
+    getAllStartMethods,
+    setStartMethod,
+    getContext,
+    Process: BoundProcess,
+    task,
+    currentProcess,
+    parentProcess,
+    activeChildren,
+    cpuCount,
+    isMainProcess,
+  });
+}
+
+const contexts = new Map<StartMethod, Context>();
+
+/** The context of `method`, or of the default start method. */
+export function getContext(method?: StartMethod): Context {
+  const m = method ?? (getStartMethod() as StartMethod);
+  checkMethod(m);
+  let ctx = contexts.get(m);
+  if (!ctx) contexts.set(m, (ctx = makeContext(m)));
+  return ctx;
+}

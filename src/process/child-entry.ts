@@ -1,0 +1,116 @@
+// The entry point of every child, thread or process. It waits for the run
+// message, becomes the child (name, identity, parent), runs the task, and ends
+// as a Python child does: after the target settles it terminates its daemon
+// children, joins the others, flushes its output and exits — leftover timers
+// or sockets do not keep it alive. An uncaught error is printed as
+// "Process <name>:" plus the stack, and the exit code is 1.
+import { isMainThread, parentPort, threadId } from 'node:worker_threads';
+import { inspect } from 'node:util';
+import { decode } from '../codec/codec.js';
+import '../index.js'; // loads every shareable type, so handles in args can be rebuilt
+import { native } from '../native.js';
+import type { RunMessage, RunPayload } from './backend.js';
+import { state } from './state.js';
+import { explainTaskError, loadTask, type TaskSpec } from './task.js';
+
+const SIGKILL = 9;
+
+/** A process child dies with its parent: the kernel's parent-death signal, and the IPC channel closing. */
+function guardParentDeath(): void {
+  const expected = Number(process.env.MULTIPROC_PARENT_PID);
+  delete process.env.MULTIPROC_PARENT_PID;
+  const ppid = native()?.setParentDeathSignal(SIGKILL);
+  // The parent may have died before the signal was armed: then we were reparented already.
+  if (ppid !== undefined && expected && ppid !== expected) process.exit(1);
+  process.on('disconnect', () => process.exit(1));
+}
+
+function syncEnv(env: Record<string, string | undefined>): void {
+  for (const key of Object.keys(process.env)) if (!(key in env)) delete process.env[key];
+  for (const [key, value] of Object.entries(env)) if (value !== undefined && process.env[key] !== value) process.env[key] = value;
+}
+
+/**
+ * Waits until `stream` has handed its data to the OS. Only for process
+ * children: a worker's stdio is posted to the parent at write() time, and its
+ * write callbacks wait for the parent's event loop, which may be blocked in
+ * joinSync() — waiting for them would deadlock.
+ */
+function flush(stream: NodeJS.WriteStream): Promise<void> {
+  if (!isMainThread) return Promise.resolve();
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+let finishing = false;
+async function finish(code: number): Promise<never> {
+  if (!finishing) {
+    finishing = true;
+    for (const child of [...state.children]) if (child.daemon && child.isAlive()) child.terminate();
+    for (const child of [...state.children]) if (!child.daemon) await child.join();
+    await flush(process.stdout);
+    await flush(process.stderr);
+  }
+  process.exit(code);
+}
+
+function report(err: unknown): void {
+  const text = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : `Uncaught ${inspect(err)}`;
+  process.stderr.write(`Process ${state.self.name}:\n${text}\n`);
+}
+
+async function run(message: RunMessage, method: 'thread' | 'process'): Promise<void> {
+  const payload = decode<RunPayload>(message.payload);
+  state.self = {
+    name: payload.name,
+    identity: payload.identity,
+    daemon: payload.daemon,
+    pid: process.pid,
+    ident: method === 'thread' ? threadId : process.pid,
+    startMethod: method,
+  };
+  state.parent = { ...payload.parent, startMethod: method };
+  state.entry = payload.entry;
+  state.childCounter = 0;
+  syncEnv(payload.env);
+  process.argv = payload.argv;
+  if (method === 'process') {
+    process.channel?.unref();
+    try {
+      process.chdir(payload.cwd);
+    } catch {
+      /* the directory is gone: stay where we are */
+    }
+  }
+  const status = message.status;
+  if (status) {
+    // Lets the parent's joinSync() see the exit without its event loop.
+    process.on('exit', (code) => {
+      Atomics.store(status, 1, code ?? 0);
+      Atomics.store(status, 0, 1);
+      Atomics.notify(status, 0);
+    });
+  }
+  const task: TaskSpec = payload.task;
+  const fail = (err: unknown) => {
+    report(explainTaskError(err, task));
+    void finish(1);
+  };
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
+  try {
+    const args = decode<unknown[]>(payload.args);
+    if (payload.kwargs !== undefined) args.push(decode(payload.kwargs));
+    const fn = await loadTask(task, payload.entry);
+    await fn(...args);
+  } catch (err) {
+    return fail(err);
+  }
+  await finish(0);
+}
+
+if (!isMainThread && parentPort) {
+  parentPort.once('message', (message: RunMessage) => void run(message, 'thread'));
+} else if (process.send) {
+  guardParentDeath();
+  process.once('message', (message: RunMessage) => void run(message, 'process'));
+}
