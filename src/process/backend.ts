@@ -22,6 +22,8 @@ export interface RunPayload {
   identity: number[];
   daemon: boolean;
   startMethod: StartMethod;
+  /** The parent's default start method, inherited as in Python's spawn preparation. */
+  defaultStartMethod: StartMethod | null;
   parent: { name: string; pid: number; ident: number };
   entry: string;
   argv: string[];

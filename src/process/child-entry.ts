@@ -9,9 +9,11 @@ import { inspect } from 'node:util';
 import { decode } from '../codec/codec.js';
 import '../index.js'; // loads every shareable type, so handles in args can be rebuilt
 import { native } from '../native.js';
+import { setStartMethod } from '../context.js';
 import type { RunMessage, RunPayload } from './backend.js';
 import { state } from './state.js';
 import { explainTaskError, loadTask, type TaskSpec } from './task.js';
+import { applyParentLoaders } from './loaders.js';
 
 const SIGKILL = 9;
 
@@ -71,6 +73,7 @@ async function run(message: RunMessage, method: 'thread' | 'process'): Promise<v
   state.parent = { ...payload.parent, startMethod: method };
   state.entry = payload.entry;
   state.childCounter = 0;
+  if (payload.defaultStartMethod) setStartMethod(payload.defaultStartMethod, { force: true });
   syncEnv(payload.env);
   process.argv = payload.argv;
   if (method === 'process') {
@@ -109,7 +112,18 @@ async function run(message: RunMessage, method: 'thread' | 'process'): Promise<v
 }
 
 if (!isMainThread && parentPort) {
-  parentPort.once('message', (message: RunMessage) => void run(message, 'thread'));
+  const port = parentPort;
+  // Loaders first (at boot, so a warm spare has them ready), then wait for the run message.
+  const loaders = applyParentLoaders(process.execArgv);
+  port.once('message', (message: RunMessage) => {
+    void loaders.then(
+      () => run(message, 'thread'),
+      (err) => {
+        report(err);
+        process.exit(1);
+      },
+    );
+  });
 } else if (process.send) {
   guardParentDeath();
   process.once('message', (message: RunMessage) => void run(message, 'process'));

@@ -2,7 +2,7 @@
 // Mirrors Python's multiprocessing.Process (names in camelCase, timeouts in ms).
 import { inspect } from 'node:util';
 import { encode } from '../codec/codec.js';
-import { contextMethod, type ContextLike, type StartMethod } from '../context.js';
+import { contextMethod, getStartMethod, type ContextLike, type StartMethod } from '../context.js';
 import { ProcessError } from '../errors.js';
 import type { ChildBackend, RunPayload } from './backend.js';
 import { acquireBackend } from './spare.js';
@@ -43,6 +43,8 @@ export class Process implements ChildRecord {
   #exitCode: number | null = null;
   #sentinel: number | null = null;
   #closed = false;
+  /** How many join() calls are waiting: while any is, even a daemon child keeps the event loop alive. */
+  #joiners = 0;
   /** Set on the object returned by currentProcess() in a child. */
   #isSelf = false;
 
@@ -91,6 +93,7 @@ export class Process implements ChildRecord {
       identity: this.#identity,
       daemon: this.#daemon,
       startMethod: this.#method,
+      defaultStartMethod: getStartMethod(true),
       parent: { name: state.self.name, pid: state.self.pid, ident: state.self.ident },
       entry: state.entry,
       argv: process.argv,
@@ -115,13 +118,15 @@ export class Process implements ChildRecord {
   async join(timeout?: number): Promise<void> {
     const child = this.#checkJoinable();
     if (this.exitCode !== null) return;
-    if (timeout === undefined) {
-      await child.exited;
-      return;
-    }
+    if (this.#joiners++ === 0) child.setKeepsParentAlive(true);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([child.exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, timeout))))]);
-    clearTimeout(timer);
+    try {
+      if (timeout === undefined) await child.exited;
+      else await Promise.race([child.exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, timeout))))]);
+    } finally {
+      clearTimeout(timer);
+      if (--this.#joiners === 0) child.setKeepsParentAlive(!this.#daemon);
+    }
   }
 
   /** join() that blocks this thread. */

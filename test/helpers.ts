@@ -1,0 +1,80 @@
+// Shared helpers for the test suite.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after } from 'node:test';
+import assert from 'node:assert/strict';
+import { activeChildren, type StartMethod } from 'multiproc';
+
+/** Every primitive is tested under both kinds of child. */
+export const methods: StartMethod[] = ['thread', 'process'];
+
+/** A fresh temporary directory, removed after the test file. */
+export function tmpdir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'multiproc-test-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Asserts at the end of a test file that it left no child running. */
+export function assertNoChildrenLeftAfter(): void {
+  after(async () => {
+    const alive = activeChildren();
+    for (const p of alive) p.kill();
+    assert.deepEqual(alive.map((p) => p.name), [], 'children left running');
+  });
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node --import tsx <script> ...args` and collects its output. */
+export function runScript(script: string, args: string[] = [], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not finish in time; stdout: ${stdout}; stderr: ${stderr}`));
+    }, options.timeoutMs ?? 30_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+export function fixture(name: string): string {
+  return path.join(import.meta.dirname, 'fixtures', name);
+}
+
+/** Whether a process with this pid exists (and is not a zombie). */
+export function pidExists(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `predicate` until it holds or `timeoutMs` passes (generous: the machine is loaded). */
+export async function eventually(predicate: () => boolean, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (predicate()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return predicate();
+}
