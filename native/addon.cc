@@ -45,4 +45,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   multiproc::InitShm(context, exports);
   multiproc::InitFutex(context, exports);
   multiproc::InitFutexAsync(context, exports);
+  multiproc::InitLiveness(context, exports);
 }

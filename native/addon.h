@@ -18,5 +18,6 @@ void InitProcess(v8::Local<v8::Context> context, v8::Local<v8::Object> exports);
 void InitShm(v8::Local<v8::Context> context, v8::Local<v8::Object> exports);
 void InitFutex(v8::Local<v8::Context> context, v8::Local<v8::Object> exports);
 void InitFutexAsync(v8::Local<v8::Context> context, v8::Local<v8::Object> exports);
+void InitLiveness(v8::Local<v8::Context> context, v8::Local<v8::Object> exports);
 
 }  // namespace multiproc

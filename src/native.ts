@@ -26,6 +26,9 @@ export interface NativeAddon {
   pidfdWait(fd: number, timeoutMs: number): PidExit | null;
   closeFd(fd: number): void;
   pidAlive(pid: number): boolean;
+  // native/liveness.cc
+  /** Stores `value` into the int32 at `byteOffset` when this thread's environment is torn down (even by terminate()). */
+  storeOnExit(sab: SharedArrayBuffer, byteOffset: number, value: number): void;
 
   // native/shm.cc — segments as SharedArrayBuffers. Mapping one segment again anywhere in this
   // process (any thread) returns the same memory at the same address; it is unmapped when the

@@ -36,8 +36,34 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const tagOnly = [Tag.Undefined, Tag.Null, Tag.False, Tag.True].map((t) => Uint8Array.of(t));
 
-/** Encodes `value`; `what` names it in error messages (e.g. 'args', 'item'). */
-export function encode(value: unknown, what = 'value'): Uint8Array {
+// SharedArrayBuffers cannot be serialized into bytes. Between threads of one
+// process a transport may carry them beside the bytes (postMessage shares
+// them): shareable objects backed by plain SABs (the addon-less path) put them
+// in the transfer list while encoding and take them back while decoding.
+let transferList: SharedArrayBuffer[] | null = null;
+let receivedList: readonly SharedArrayBuffer[] | null = null;
+
+/** During encode(): adds `sab` to the transport's list and returns its index; throws where none can be carried. */
+export function carrySharedBuffer(sab: SharedArrayBuffer, what: string): number {
+  if (!transferList) {
+    throw new TypeError(`${what} lives in plain (addon-less) shared memory, which can only be passed to a thread child as a Process argument; build the native addon to share it with processes or through channels`);
+  }
+  transferList.push(sab);
+  return transferList.length - 1;
+}
+
+/** During decode(): the SharedArrayBuffer carried at `index`. */
+export function carriedSharedBuffer(index: number): SharedArrayBuffer {
+  const sab = receivedList?.[index];
+  if (!sab) throw new TypeError('a shared buffer that was sent with this message did not arrive');
+  return sab;
+}
+
+/**
+ * Encodes `value`; `what` names it in error messages (e.g. 'args', 'item').
+ * `sabs`, when given, receives SharedArrayBuffers the transport must carry beside the bytes.
+ */
+export function encode(value: unknown, what = 'value', sabs?: SharedArrayBuffer[]): Uint8Array {
   switch (typeof value) {
     case 'undefined':
       return tagOnly[Tag.Undefined];
@@ -60,14 +86,23 @@ export function encode(value: unknown, what = 'value'): Uint8Array {
       break;
   }
   const marked = scan(value, what, new Set());
-  const body = serialize(marked ? rewrite(value, new Map()) : value, value, what);
+  let data = value;
+  if (marked) {
+    transferList = sabs ?? null;
+    try {
+      data = rewrite(value, new Map());
+    } finally {
+      transferList = null;
+    }
+  }
+  const body = serialize(data, value, what);
   const out = new Uint8Array(1 + body.length);
   out[0] = marked ? Tag.Marked : Tag.V8;
   out.set(body, 1);
   return out;
 }
 
-export function decode<T = unknown>(bytes: Uint8Array): T {
+export function decode<T = unknown>(bytes: Uint8Array, sabs?: readonly SharedArrayBuffer[]): T {
   switch (bytes[0] as Tag) {
     case Tag.Undefined:
       return undefined as T;
@@ -84,7 +119,12 @@ export function decode<T = unknown>(bytes: Uint8Array): T {
     case Tag.V8:
       return v8.deserialize(bytes.subarray(1)) as T;
     case Tag.Marked:
-      return revive(v8.deserialize(bytes.subarray(1)), new Set()) as T;
+      receivedList = sabs ?? null;
+      try {
+        return revive(v8.deserialize(bytes.subarray(1)), new Set()) as T;
+      } finally {
+        receivedList = null;
+      }
     default:
       throw new TypeError(`cannot decode a message with tag ${bytes[0]}: not written by multiproc's codec`);
   }

@@ -2,12 +2,15 @@
 // backends know whether the child is a worker thread or an OS process.
 import type { StartMethod } from '../context.js';
 import type { TaskSpec } from './task.js';
+import type { Segment } from '../shm/segment.js';
 
 /** What the parent sends a child to make it run (see child-entry.ts). */
 export interface RunMessage {
   type: 'multiproc:run';
   /** codec-encoded RunPayload */
   payload: Uint8Array;
+  /** Thread children only: plain SharedArrayBuffers the payload refers to (see carrySharedBuffer). */
+  sabs?: SharedArrayBuffer[];
   /** Thread children only: [done flag, exit code], written by the child as it exits. */
   status?: Int32Array;
 }
@@ -25,6 +28,8 @@ export interface RunPayload {
   /** The parent's default start method, inherited as in Python's spawn preparation. */
   defaultStartMethod: StartMethod | null;
   parent: { name: string; pid: number; ident: number };
+  /** The program's table of liveness tokens (see shm/liveness.ts). */
+  liveness: Segment;
   entry: string;
   argv: string[];
   env: Record<string, string | undefined>;

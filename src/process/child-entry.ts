@@ -14,6 +14,7 @@ import type { RunMessage, RunPayload } from './backend.js';
 import { state } from './state.js';
 import { explainTaskError, loadTask, type TaskSpec } from './task.js';
 import { applyParentLoaders } from './loaders.js';
+import { adoptLivenessTable } from '../shm/liveness.js';
 
 const SIGKILL = 9;
 
@@ -61,7 +62,8 @@ function report(err: unknown): void {
 }
 
 async function run(message: RunMessage, method: 'thread' | 'process'): Promise<void> {
-  const payload = decode<RunPayload>(message.payload);
+  const payload = decode<RunPayload>(message.payload, message.sabs);
+  adoptLivenessTable(payload.liveness);
   state.self = {
     name: payload.name,
     identity: payload.identity,
@@ -101,8 +103,8 @@ async function run(message: RunMessage, method: 'thread' | 'process'): Promise<v
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
   try {
-    const args = decode<unknown[]>(payload.args);
-    if (payload.kwargs !== undefined) args.push(decode(payload.kwargs));
+    const args = decode<unknown[]>(payload.args, message.sabs);
+    if (payload.kwargs !== undefined) args.push(decode(payload.kwargs, message.sabs));
     const fn = await loadTask(task, payload.entry);
     await fn(...args);
   } catch (err) {

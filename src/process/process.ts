@@ -6,6 +6,8 @@ import { contextMethod, getStartMethod, type ContextLike, type StartMethod } fro
 import { ProcessError } from '../errors.js';
 import type { ChildBackend, RunPayload } from './backend.js';
 import { acquireBackend } from './spare.js';
+import { livenessSegment } from '../shm/liveness.js';
+import { requireNative } from '../native.js';
 import { nextChildIdentity, state, type ChildRecord } from './state.js';
 import { toTaskSpec, type Target, type TaskSpec } from './task.js';
 
@@ -83,28 +85,31 @@ export class Process implements ChildRecord {
     if (this.#isSelf) throw new ProcessError('cannot start the current process');
     if (this.#child) throw new ProcessError('cannot start a process twice');
     if (this.#target === undefined) throw new ProcessError('Process has no target: pass { target } to new Process()');
+    if (this.#method === 'process') requireNative("the 'process' context");
     const spec: TaskSpec = toTaskSpec(this.#target);
     // Encode before anything starts: an unsendable argument fails here and starts nothing.
+    const sabs: SharedArrayBuffer[] | undefined = this.#method === 'thread' ? [] : undefined;
     const payload: RunPayload = {
       task: spec,
-      args: encode(this.#args, 'args'),
-      kwargs: this.#kwargs === undefined ? undefined : encode(this.#kwargs, 'kwargs'),
+      args: encode(this.#args, 'args', sabs),
+      kwargs: this.#kwargs === undefined ? undefined : encode(this.#kwargs, 'kwargs', sabs),
       name: this.#name,
       identity: this.#identity,
       daemon: this.#daemon,
       startMethod: this.#method,
       defaultStartMethod: getStartMethod(true),
       parent: { name: state.self.name, pid: state.self.pid, ident: state.self.ident },
+      liveness: livenessSegment(),
       entry: state.entry,
       argv: process.argv,
       env: { ...process.env },
       cwd: process.cwd(),
     };
-    const encoded = encode(payload, 'process arguments');
+    const encoded = encode(payload, 'process arguments', sabs);
     const child = acquireBackend(this.#method);
     this.#child = child;
     child.setKeepsParentAlive(!this.#daemon);
-    child.run({ type: 'multiproc:run', payload: encoded });
+    child.run({ type: 'multiproc:run', payload: encoded, sabs });
     this.#sentinel = nextSentinel++;
     processBySentinel.set(this.#sentinel, this);
     state.children.add(this);

@@ -1,0 +1,82 @@
+// Segments: the shared memory every primitive lives in.
+//
+// With the native addon a segment is a memfd mapped as a SharedArrayBuffer.
+// Its handle names a process that holds it open (pid and fd): the receiver
+// opens /proc/<pid>/fd/<fd>, maps it and keeps its own fd, so it can pass the
+// segment on in turn. A memfd can never leak: the kernel frees it when the
+// last fd and mapping are gone, even after crashes. The addon maps one segment
+// once per process, so every thread of a process sees it at one address.
+//
+// Without the addon a segment is a plain SharedArrayBuffer: it works between
+// the threads of one process and travels beside a message (carrySharedBuffer).
+import { carriedSharedBuffer, carrySharedBuffer } from '../codec/codec.js';
+import { native } from '../native.js';
+import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
+
+export type SegmentHandle =
+  | { kind: 'memfd'; id: string; pid: number; fd: number }
+  | { kind: 'plain'; id: string; sab: number };
+
+let counter = 0;
+const attached = new Map<string, WeakRef<Segment>>();
+/** Closes this isolate's fd of a segment once the Segment is collected. */
+const fdCloser = new FinalizationRegistry<number>((fd) => {
+  try {
+    native()?.closeFd(fd);
+  } catch {
+    /* already closed */
+  }
+});
+
+export class Segment {
+  private constructor(
+    readonly id: string,
+    readonly sab: SharedArrayBuffer,
+    /** This isolate's fd of the memfd, or -1 for a plain segment. */
+    private readonly fd: number,
+  ) {
+    attached.set(id, new WeakRef(this));
+    if (fd >= 0) fdCloser.register(this, fd);
+  }
+
+  /** A new zero-filled segment of `size` bytes. */
+  static create(size: number): Segment {
+    const id = `${process.pid}.${Date.now().toString(36)}.${(counter++).toString(36)}.${Math.random().toString(36).slice(2, 8)}`;
+    const addon = native();
+    if (!addon) return new Segment(id, new SharedArrayBuffer(size), -1);
+    const fd = addon.memfdCreate(`multiproc.${id}`, size);
+    return new Segment(id, addon.mapFd(fd), fd);
+  }
+
+  /** The segment a handle names, attached once per isolate. */
+  static attach(handle: SegmentHandle): Segment {
+    const known = attached.get(handle.id)?.deref();
+    if (known) return known;
+    if (handle.kind === 'plain') return new Segment(handle.id, carriedSharedBuffer(handle.sab), -1);
+    const addon = native();
+    if (!addon) throw new Error('this shared object lives in memfd shared memory, which needs the native addon to attach');
+    let fd: number;
+    try {
+      fd = addon.openProcFd(handle.pid, handle.fd);
+    } catch (err) {
+      throw new Error(
+        `cannot attach a shared object: process ${handle.pid}, which sent it, has exited or closed it (${(err as Error).message})`,
+        { cause: err },
+      );
+    }
+    return new Segment(handle.id, addon.mapFd(fd), fd);
+  }
+
+  /** Segments cross the codec as handles and arrive attached. */
+  [shareable](): HandleData {
+    return { type: 'multiproc.Segment', data: this.toHandle('a shared segment') };
+  }
+
+  /** A handle another thread or process can attach with. */
+  toHandle(what: string): SegmentHandle {
+    if (this.fd < 0) return { kind: 'plain', id: this.id, sab: carrySharedBuffer(this.sab, what) };
+    return { kind: 'memfd', id: this.id, pid: process.pid, fd: this.fd };
+  }
+}
+
+registerHandleType('multiproc.Segment', (handle: SegmentHandle) => Segment.attach(handle));

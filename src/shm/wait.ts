@@ -1,0 +1,88 @@
+// Wait and wake on a word of shared memory, for threads and processes alike.
+//
+// Every waitable word has a sleepers counter in the next int32: wait() counts
+// itself there while it sleeps, and wake() makes a syscall only when the count
+// is non-zero. Correctness (no lost wake-up): the waker stores the new value
+// and then reads the counter; the sleeper increments the counter and then
+// reads the value (inside futex_wait, atomically with going to sleep). All
+// four are sequentially consistent (Atomics, and the kernel's futex check), so
+// either the waker sees the sleeper or the sleeper sees the new value.
+//
+// With the native addon, sleeping is a process-shared futex (it wakes across
+// processes); without it, Atomics.wait / waitAsync (threads of one process).
+// A wait first spins a little: a wake-up through the kernel costs 5-70 µs,
+// while a peer often changes the word within a microsecond.
+import { native } from '../native.js';
+
+const SPIN = 100;
+const addon = native();
+
+function spinUntilChanged(i32: Int32Array, index: number, expected: number): boolean {
+  for (let i = 0; i < SPIN; i++) if (Atomics.load(i32, index) !== expected) return true;
+  return false;
+}
+
+function clampTimeout(timeoutMs: number | undefined): number {
+  return timeoutMs === undefined || timeoutMs === Infinity ? Infinity : Math.max(0, timeoutMs);
+}
+
+/**
+ * Blocks this thread while i32[index] === expected, up to `timeoutMs`.
+ * Returns false on timeout, true otherwise (changed, woken, or spuriously: re-check).
+ */
+export function waitSync(i32: Int32Array, index: number, expected: number, timeoutMs?: number): boolean {
+  if (spinUntilChanged(i32, index, expected)) return true;
+  const timeout = clampTimeout(timeoutMs);
+  Atomics.add(i32, index + 1, 1);
+  try {
+    if (addon) return addon.futexWait(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, expected, timeout) !== 'timed-out';
+    return Atomics.wait(i32, index, expected, timeout) !== 'timed-out';
+  } finally {
+    Atomics.sub(i32, index + 1, 1);
+  }
+}
+
+/** waitSync without blocking the thread. An aborted `signal` rejects with its reason. */
+export function waitAsync(i32: Int32Array, index: number, expected: number, timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  if (spinUntilChanged(i32, index, expected)) return Promise.resolve(true);
+  const timeout = clampTimeout(timeoutMs);
+  Atomics.add(i32, index + 1, 1);
+  return new Promise<boolean>((resolve, reject) => {
+    let settled = false;
+    const settle = (value: boolean | undefined, error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      Atomics.sub(i32, index + 1, 1);
+      signal?.removeEventListener('abort', onAbort);
+      if (error !== undefined) reject(error);
+      else resolve(value!);
+    };
+    let cancel: () => void = () => {};
+    const onAbort = () => {
+      cancel();
+      settle(undefined, signal!.reason);
+    };
+    if (addon) {
+      const token = addon.futexWaitAsync(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, expected, timeout, (result) => {
+        if (result !== 'cancelled') settle(result !== 'timed-out');
+      });
+      cancel = () => addon.futexWaitAsyncCancel(token);
+    } else {
+      const r = Atomics.waitAsync(i32, index, expected, timeout);
+      if (!r.async) settle(r.value !== 'timed-out');
+      else {
+        // Atomics.waitAsync cannot be cancelled: an aborted wait lingers until woken or timed out, harmlessly.
+        void r.value.then((v) => settle(v !== 'timed-out'));
+      }
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Wakes up to `count` sleepers on i32[index]. Call after storing the new value. */
+export function wake(i32: Int32Array, index: number, count = Infinity): void {
+  if (Atomics.load(i32, index + 1) === 0) return; // nobody sleeps: no syscall
+  if (addon) addon.futexWake(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, count);
+  else Atomics.notify(i32, index, count);
+}
