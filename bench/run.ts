@@ -1,5 +1,8 @@
 /**
  * Benchmark runner: `npm run bench -- [options]` (= node --import tsx bench/run.ts).
+ * Our benchmarks are compiled with tsc into build/bench/ and run with plain
+ * `node`, as a user's compiled program runs: children then do not pay for a
+ * TypeScript loader at start-up.
  *
  * For each selected benchmark NAME (bench/benchmarks.ts), one after the other:
  *   1. ours:   node --import tsx bench/NAME.ts [--quick] [--reps N]   (a fresh process)
@@ -162,6 +165,13 @@ async function main(): Promise<void> {
   const usePython = o.python && py.dir !== null;
   if (o.python && !usePython) info(`# note: ${py.why}; showing multiproc figures only`);
 
+  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(BENCH_DIR, 'tsconfig.json')], { encoding: 'utf8' });
+  if (tsc.status !== 0) {
+    process.stderr.write(`# compiling the benchmarks failed:\n${tsc.stdout}${tsc.stderr}`);
+    process.exit(1);
+  }
+  const compiledDir = join(ROOT, 'build', 'bench');
+
   const flags = [...(o.quick ? ['--quick'] : []), ...(o.reps ? ['--reps', o.reps] : [])];
   const selected = o.only.length ? BENCHMARKS.filter((b) => o.only.includes(b.name)) : BENCHMARKS;
   const tables: { t: Table; note: string }[] = [];
@@ -170,8 +180,8 @@ async function main(): Promise<void> {
   for (const b of selected) {
     // Ours first, in a fresh Node process.
     const modPath = join(BENCH_DIR, moduleFile(b));
-    const ours = await runScript(`${b.name} (node)`, process.execPath,
-      ['--import', 'tsx', modPath, ...flags], ROOT, o.timeoutS);
+    const compiled = join(compiledDir, moduleFile(b).replace(/\.ts$/, '.js'));
+    const ours = await runScript(`${b.name} (node)`, process.execPath, [compiled, ...flags], ROOT, o.timeoutS);
     // Then Python's, never concurrently with ours.
     const script = pythonFile(b);
     const pyRun = usePython && script && existsSync(join(py.dir!, script))
