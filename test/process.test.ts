@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Process, ProcessError, getContext, activeChildren, currentProcess, parentProcess, isMainProcess, cpuCount } from 'multiproc';
-import { assertNoChildrenLeftAfter, methods, tmpdir } from './helpers.ts';
+import { assertNoChildrenLeftAfter, eventually, methods, pidExists, tmpdir } from './helpers.ts';
 
 assertNoChildrenLeftAfter();
 
@@ -29,6 +29,7 @@ for (const method of methods) {
       await p.join();
       assert.equal(p.exitCode, 0);
       assert.equal(p.isAlive(), false);
+      if (method === 'process') assert.ok(await eventually(() => !pidExists(p.pid!)), 'the child was not reaped');
     });
 
     it('exit code is 0 when an async target resolves', async () => {
