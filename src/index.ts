@@ -12,12 +12,16 @@ import * as errors from './errors.js';
 import { activeChildren, cpuCount, currentProcess, isMainProcess, parentProcess } from './process/helpers.js';
 import { Process } from './process/process.js';
 import { task } from './process/task.js';
+import { SharedMemory } from './shared-memory/shared-memory.js';
+import { ShareableList } from './shared-memory/shareable-list.js';
 
 export * from './errors.js';
 export { getAllStartMethods, getStartMethod, setStartMethod, type StartMethod, type ContextLike } from './context.js';
 export { Process, type ProcessOptions } from './process/process.js';
 export { activeChildren, cpuCount, currentProcess, isMainProcess, parentProcess, ParentProcess } from './process/helpers.js';
 export { task, type ModuleTask, type Target } from './process/task.js';
+export { SharedMemory, type SharedMemoryOptions } from './shared-memory/shared-memory.js';
+export { ShareableList, type ShareableItem, type ShareableListOptions } from './shared-memory/shareable-list.js';
 export { encode as _encode, decode as _decode } from './codec/codec.js';
 
 /** A context: the package's names, with children of one kind (Python's get_context()). */
@@ -34,6 +38,8 @@ export type Context = typeof errors & {
   activeChildren: typeof activeChildren;
   cpuCount: typeof cpuCount;
   isMainProcess: typeof isMainProcess;
+  SharedMemory: typeof SharedMemory;
+  ShareableList: typeof ShareableList;
 };
 
 function makeContext(method: StartMethod): Context {
@@ -57,6 +63,8 @@ function makeContext(method: StartMethod): Context {
     activeChildren,
     cpuCount,
     isMainProcess,
+    SharedMemory,
+    ShareableList,
   });
 }
 
