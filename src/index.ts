@@ -14,6 +14,9 @@ import { Process } from './process/process.js';
 import { task } from './process/task.js';
 import { SharedMemory } from './shared-memory/shared-memory.js';
 import { ShareableList } from './shared-memory/shareable-list.js';
+import { Queue } from './queues/queue.js';
+import { JoinableQueue } from './queues/joinable-queue.js';
+import { SimpleQueue } from './queues/simple-queue.js';
 
 export * from './errors.js';
 export { getAllStartMethods, getStartMethod, setStartMethod, type StartMethod, type ContextLike } from './context.js';
@@ -22,6 +25,10 @@ export { activeChildren, cpuCount, currentProcess, isMainProcess, parentProcess,
 export { task, type ModuleTask, type Target } from './process/task.js';
 export { SharedMemory, type SharedMemoryOptions } from './shared-memory/shared-memory.js';
 export { ShareableList, type ShareableItem, type ShareableListOptions } from './shared-memory/shareable-list.js';
+export { Queue, type QueueOptions } from './queues/queue.js';
+export { JoinableQueue } from './queues/joinable-queue.js';
+export { SimpleQueue } from './queues/simple-queue.js';
+export { type BlockingOptions } from './queues/options.js';
 export { encode as _encode, decode as _decode } from './codec/codec.js';
 
 /** A context: the package's names, with children of one kind (Python's get_context()). */
@@ -40,6 +47,9 @@ export type Context = typeof errors & {
   isMainProcess: typeof isMainProcess;
   SharedMemory: typeof SharedMemory;
   ShareableList: typeof ShareableList;
+  Queue: typeof Queue;
+  JoinableQueue: typeof JoinableQueue;
+  SimpleQueue: typeof SimpleQueue;
 };
 
 function makeContext(method: StartMethod): Context {
@@ -65,6 +75,9 @@ function makeContext(method: StartMethod): Context {
     isMainProcess,
     SharedMemory,
     ShareableList,
+    Queue,
+    JoinableQueue,
+    SimpleQueue,
   });
 }
 

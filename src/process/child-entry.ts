@@ -50,6 +50,7 @@ async function finish(code: number): Promise<never> {
     finishing = true;
     for (const child of [...state.children]) if (child.daemon && child.isAlive()) child.terminate();
     for (const child of [...state.children]) if (!child.daemon) await child.join();
+    await Promise.all([...state.beforeExit].map((flush) => flush()));
     await flush(process.stdout);
     await flush(process.stderr);
   }

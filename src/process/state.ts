@@ -37,6 +37,8 @@ export const state = {
   entry: process.argv[1] ?? `${process.cwd()}/[eval]`,
   childCounter: 0,
   children: new Set<ChildRecord>(),
+  /** Work a child finishes before it exits (queue feeders flushing, as Python joins them). */
+  beforeExit: new Set<() => Promise<void>>(),
 };
 
 export function nextChildIdentity(): number[] {

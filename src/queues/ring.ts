@@ -1,0 +1,234 @@
+// A byte ring of framed messages in shared memory: the channel under Queue,
+// SimpleQueue, JoinableQueue and Pipe. One writer and one reader at a time:
+// callers serialize writers with the header's put mutex and readers with its
+// get mutex (shm/mutex.ts), which recover from holders that died.
+//
+// Layout (int32 words of the segment):
+//   [0]  tail  = bytes ever written (wrapping uint32)   [1]  sleepers on tail
+//   [16] head  = bytes ever consumed (wrapping uint32)  [17] sleepers on head
+//   [32] put mutex [33]   [48] get mutex [49]
+//   [64] users' word A [65] (Queue: items accepted and not yet got)
+//   [80] users' word B [81] (JoinableQueue: unfinished tasks)
+//   [96] capacity in bytes (a power of two, constant)
+//   data: bytes [HEADER_BYTES, HEADER_BYTES + capacity)
+// Counters sit 64 bytes apart so writer and reader do not share a cache line.
+//
+// A frame is an 8-byte header [payload length, kind] and the payload, padded
+// to 8 bytes, so a header never wraps around the end of the data area
+// (capacity is a multiple of 8); a payload may wrap and is copied in two parts.
+// A message is one FULL frame, or when it is larger than a quarter of the ring
+// a FIRST frame (whose payload is the total length) followed by CHUNK frames,
+// the last of kind LAST: any size goes through any ring.
+//
+// Ordering: the writer copies the frame with plain stores and then publishes
+// it with Atomics.store(tail); the reader reads tail with Atomics.load before
+// reading the frame. Atomics are sequentially consistent and the JS memory
+// model orders plain accesses before/after them in program order, so a reader
+// that sees the new tail sees the whole frame. Symmetrically the reader copies
+// a frame out and then frees its space with Atomics.store(head).
+//
+// Crashes: a writer that dies mid-frame never published it (tail unchanged);
+// the next writer overwrites it. A writer that dies between the frames of one
+// message leaves a partial message: the reader drops it when the next message
+// starts (FIRST or FULL) or when it sees the put mutex held by a dead holder.
+// A reader that dies mid-message leaves CHUNK/LAST frames without their FIRST:
+// the next reader skips them. So at most the dead party's own message is lost,
+// and never half of one is delivered.
+import { Segment } from '../shm/segment.js';
+import { waitAsync, waitSync, wake } from '../shm/wait.js';
+import { holderOf } from '../shm/mutex.js';
+import { isDead } from '../shm/liveness.js';
+
+export const TAIL = 0;
+export const HEAD = 16;
+export const PUT_MUTEX = 32;
+export const GET_MUTEX = 48;
+export const WORD_A = 64;
+export const WORD_B = 80;
+const CAPACITY = 96;
+const HEADER_BYTES = 512;
+
+const enum Kind {
+  Full = 1,
+  First = 2,
+  Chunk = 3,
+  Last = 4,
+}
+
+const FRAME_HEADER = 8;
+const pad8 = (n: number) => (n + 7) & ~7;
+/** How long a reader mid-message waits before checking that the writer is alive. */
+const SLICE_MS = 100;
+
+export type Deadline = number; // Date.now()-based; Infinity = none
+
+export class Ring {
+  readonly segment: Segment;
+  readonly header: Int32Array;
+  readonly capacity: number;
+  readonly #data: Uint8Array;
+  readonly #mask: number;
+  readonly #maxChunk: number;
+
+  constructor(segment: Segment) {
+    this.segment = segment;
+    this.header = new Int32Array(segment.sab, 0, HEADER_BYTES / 4);
+    this.capacity = Atomics.load(this.header, CAPACITY);
+    this.#data = new Uint8Array(segment.sab, HEADER_BYTES, this.capacity);
+    this.#mask = this.capacity - 1;
+    this.#maxChunk = this.capacity / 4 - FRAME_HEADER;
+  }
+
+  /** A new ring with at least `capacity` bytes of data (rounded up to a power of two, min 4 KiB). */
+  static create(capacity: number): Ring {
+    const cap = 2 ** Math.max(12, Math.ceil(Math.log2(Math.max(1, capacity))));
+    const segment = Segment.create(HEADER_BYTES + cap);
+    Atomics.store(new Int32Array(segment.sab), CAPACITY, cap);
+    return new Ring(segment);
+  }
+
+  // ---- writer side (hold the put mutex) ------------------------------------
+
+  #free(): number {
+    return this.capacity - ((Atomics.load(this.header, TAIL) - Atomics.load(this.header, HEAD)) >>> 0);
+  }
+
+  #writeFrame(kind: Kind, src: Uint8Array, start: number, len: number): void {
+    const tail = Atomics.load(this.header, TAIL);
+    const pos = tail & this.#mask;
+    const words = new Int32Array(this.segment.sab, HEADER_BYTES + pos, 2);
+    words[0] = len;
+    words[1] = kind;
+    let at = (pos + FRAME_HEADER) & this.#mask;
+    const first = Math.min(len, this.capacity - at);
+    this.#data.set(src.subarray(start, start + first), at);
+    if (first < len) this.#data.set(src.subarray(start + first, start + len), 0);
+    at += len;
+    Atomics.store(this.header, TAIL, (tail + FRAME_HEADER + pad8(len)) | 0); // publish (see Ordering)
+    wake(this.header, TAIL);
+  }
+
+  /** The frames of one message: [kind, start, length][], without copying. */
+  #frames(bytes: Uint8Array): [Kind, Uint8Array, number, number][] {
+    if (bytes.length <= this.#maxChunk) return [[Kind.Full, bytes, 0, bytes.length]];
+    const total = new Uint8Array(new Float64Array([bytes.length]).buffer);
+    const frames: [Kind, Uint8Array, number, number][] = [[Kind.First, total, 0, 8]];
+    for (let at = 0; at < bytes.length; at += this.#maxChunk) {
+      const len = Math.min(this.#maxChunk, bytes.length - at);
+      frames.push([at + len >= bytes.length ? Kind.Last : Kind.Chunk, bytes, at, len]);
+    }
+    return frames;
+  }
+
+  /** Writes a whole message if it fits now as one frame; false (nothing written) otherwise. */
+  tryWrite(bytes: Uint8Array): boolean {
+    if (bytes.length > this.#maxChunk || this.#free() < FRAME_HEADER + pad8(bytes.length)) return false;
+    this.#writeFrame(Kind.Full, bytes, 0, bytes.length);
+    return true;
+  }
+
+  /** Writes a message, blocking this thread while the ring is full. */
+  writeSync(bytes: Uint8Array): void {
+    for (const [kind, src, start, len] of this.#frames(bytes)) {
+      const need = FRAME_HEADER + pad8(len);
+      while (this.#free() < need) waitSync(this.header, HEAD, Atomics.load(this.header, HEAD), SLICE_MS);
+      this.#writeFrame(kind, src, start, len);
+    }
+  }
+
+  /** Writes a message, waiting asynchronously while the ring is full. */
+  async write(bytes: Uint8Array): Promise<void> {
+    for (const [kind, src, start, len] of this.#frames(bytes)) {
+      const need = FRAME_HEADER + pad8(len);
+      while (this.#free() < need) await waitAsync(this.header, HEAD, Atomics.load(this.header, HEAD), SLICE_MS);
+      this.#writeFrame(kind, src, start, len);
+    }
+  }
+
+  // ---- reader side (hold the get mutex) ------------------------------------
+
+  /** True when a frame is waiting. */
+  hasData(): boolean {
+    return Atomics.load(this.header, TAIL) !== Atomics.load(this.header, HEAD);
+  }
+
+  /** Reads the next message if it is waiting whole in one frame; else null and nothing is consumed. */
+  tryReadFull(): Uint8Array | null {
+    if (!this.hasData()) return null;
+    const pos = Atomics.load(this.header, HEAD) & this.#mask;
+    if (new Int32Array(this.segment.sab, HEADER_BYTES + pos, 2)[1] !== Kind.Full) return null;
+    return this.#readFrame()[1];
+  }
+
+  /** Reads the next frame (there must be one) and frees its space. */
+  #readFrame(): [Kind, Uint8Array] {
+    const head = Atomics.load(this.header, HEAD);
+    const pos = head & this.#mask;
+    const words = new Int32Array(this.segment.sab, HEADER_BYTES + pos, 2);
+    const len = words[0];
+    const kind = words[1] as Kind;
+    const at = (pos + FRAME_HEADER) & this.#mask;
+    const out = new Uint8Array(len);
+    const first = Math.min(len, this.capacity - at);
+    out.set(this.#data.subarray(at, at + first));
+    if (first < len) out.set(this.#data.subarray(0, len - first), first);
+    Atomics.store(this.header, HEAD, (head + FRAME_HEADER + pad8(len)) | 0); // free the space
+    wake(this.header, HEAD);
+    return [kind, out];
+  }
+
+  /**
+   * Reads one whole message, or returns null if none starts before `deadline`.
+   * Once a message has started, it is read to its end regardless of the
+   * deadline (the writer is writing it now), unless the writer died.
+   * `wait` sleeps until tail moves or the given time passes.
+   */
+  #read(deadline: Deadline, sleep: (tail: number, ms: number) => void | Promise<unknown>): Uint8Array | null | Promise<Uint8Array | null> {
+    let partial: Uint8Array | null = null;
+    let filled = 0;
+    const step = (): Uint8Array | null | 'wait' => {
+      while (this.hasData()) {
+        const [kind, payload] = this.#readFrame();
+        if (kind === Kind.Full) return payload; // (drops a partial message of a writer that died)
+        if (kind === Kind.First) {
+          partial = new Uint8Array(new Float64Array(payload.buffer, 0, 1)[0]);
+          filled = 0;
+        } else if (partial) {
+          partial.set(payload, filled);
+          filled += payload.length;
+          if (kind === Kind.Last) return partial;
+        } // else: the rest of a message whose reader died: skip it
+      }
+      if (partial) {
+        const writer = holderOf(this.header, PUT_MUTEX);
+        if (writer === 0 || isDead(writer)) partial = null; // the writer died mid-message
+      }
+      return partial || Date.now() < deadline ? 'wait' : null;
+    };
+    const sliceFor = () => (partial ? SLICE_MS : Math.min(SLICE_MS, Math.max(0, deadline - Date.now())));
+    // Synchronous loop when `sleep` is synchronous, asynchronous otherwise.
+    const run = (): Uint8Array | null | Promise<Uint8Array | null> => {
+      for (;;) {
+        const r = step();
+        if (r !== 'wait') return r;
+        const slept = sleep(Atomics.load(this.header, TAIL), sliceFor());
+        if (slept instanceof Promise) return slept.then(run);
+      }
+    };
+    return run();
+  }
+
+  readSync(deadline: Deadline): Uint8Array | null {
+    return this.#read(deadline, (tail, ms) => {
+      if (Atomics.load(this.header, HEAD) === tail) waitSync(this.header, TAIL, tail, ms);
+    }) as Uint8Array | null;
+  }
+
+  read(deadline: Deadline, signal?: AbortSignal): Promise<Uint8Array | null> {
+    return Promise.resolve(
+      this.#read(deadline, (tail, ms) =>
+        Atomics.load(this.header, HEAD) === tail ? waitAsync(this.header, TAIL, tail, ms, signal) : Promise.resolve(true),
+      ),
+    );
+  }
+}

@@ -1,0 +1,74 @@
+// A mutex in one int32 of shared memory, whose value says who holds it:
+// 0 when free, else the holder's liveness token (shm/liveness.ts). Taking it
+// is one compareExchange(0 → token), so the holder is always known, and a
+// holder that died — a SIGKILLed process, a terminated thread — is detected
+// and its mutex taken over: compareExchange(deadToken → myToken) succeeds for
+// exactly one waiter, which is told ('recovered').
+//
+// The next int32 counts sleepers (shm/wait.ts). Waiters sleep in slices of
+// SLICE_MS and check the holder's liveness after each slice, so a dead holder
+// costs at most one slice. All operations are Atomics (sequentially
+// consistent): a store of 0 by unlock() is seen by the next compareExchange
+// together with every write the holder made before it.
+import { isDead, token } from './liveness.js';
+import { waitAsync, waitSync, wake } from './wait.js';
+
+export type LockOutcome = 'acquired' | 'recovered' | 'timeout';
+
+const SLICE_MS = 100;
+
+/** One attempt: 'acquired', 'recovered' (from a dead holder) or 'timeout' (held by a live one). */
+export function tryLock(i32: Int32Array, index: number): LockOutcome {
+  const me = token();
+  const holder = Atomics.compareExchange(i32, index, 0, me);
+  if (holder === 0) return 'acquired';
+  if (holder !== me && isDead(holder) && Atomics.compareExchange(i32, index, holder, me) === holder) return 'recovered';
+  return 'timeout';
+}
+
+/** The holder's token (0 when free). */
+export function holderOf(i32: Int32Array, index: number): number {
+  return Atomics.load(i32, index);
+}
+
+export function isHeldByMe(i32: Int32Array, index: number): boolean {
+  return Atomics.load(i32, index) === token();
+}
+
+function deadlineOf(timeoutMs: number | undefined): number {
+  return timeoutMs === undefined || timeoutMs === Infinity ? Infinity : Date.now() + Math.max(0, timeoutMs);
+}
+
+/** Blocks this thread until the mutex is taken, or `timeoutMs` passes. */
+export function lockSync(i32: Int32Array, index: number, timeoutMs?: number): LockOutcome {
+  const deadline = deadlineOf(timeoutMs);
+  for (;;) {
+    const outcome = tryLock(i32, index);
+    if (outcome !== 'timeout') return outcome;
+    const holder = Atomics.load(i32, index);
+    const left = deadline - Date.now();
+    if (left <= 0) return 'timeout';
+    if (holder !== 0) waitSync(i32, index, holder, Math.min(left, SLICE_MS));
+  }
+}
+
+/** lockSync without blocking the thread; an aborted signal rejects with its reason. */
+export async function lockAsync(i32: Int32Array, index: number, timeoutMs?: number, signal?: AbortSignal): Promise<LockOutcome> {
+  const deadline = deadlineOf(timeoutMs);
+  for (;;) {
+    if (signal?.aborted) throw signal.reason;
+    const outcome = tryLock(i32, index);
+    if (outcome !== 'timeout') return outcome;
+    const holder = Atomics.load(i32, index);
+    const left = deadline - Date.now();
+    if (left <= 0) return 'timeout';
+    if (holder !== 0) await waitAsync(i32, index, holder, Math.min(left, SLICE_MS), signal);
+  }
+}
+
+/** Frees the mutex and wakes one sleeper. */
+export function unlock(i32: Int32Array, index: number): void {
+  Atomics.store(i32, index, 0);
+  wake(i32, index, 1);
+}
+
