@@ -17,6 +17,11 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     Atomics.add(this.ring.header, WORD_B, 1);
   }
 
+  protected override lostItem(): void {
+    super.lostItem();
+    this.taskDone(); // nobody will process it
+  }
+
   /** Marks one item as processed; RangeError when called more times than items were put. */
   taskDone(): void {
     const h = this.ring.header;

@@ -15,7 +15,7 @@
 import { decode, encode } from '../codec/codec.js';
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { Empty, Full, ProcessError } from '../errors.js';
-import { isHeldByMe, lockAsync, lockSync, tryLock, unlock } from '../shm/mutex.js';
+import { isHeldByMe, lockAsync, lockSync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
 import { Segment, type SegmentHandle } from '../shm/segment.js';
 import { waitAsync, waitSync, wake } from '../shm/wait.js';
 import { state } from '../process/state.js';
@@ -47,6 +47,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (typeof maxsize !== 'number' || Number.isNaN(maxsize)) throw new TypeError('maxsize must be a number');
     this.#maxsize = maxsize > 0 ? Math.floor(maxsize) : 0;
     this.ring = (options as { ring?: Ring }).ring ?? Ring.create(options.bufferSize ?? DEFAULT_BUFFER);
+    this.ring.onOrphanMessage = () => this.lostItem();
     attached.set(this.ring.segment.id, new WeakRef(this as Queue<unknown>));
   }
 
@@ -73,7 +74,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.accepted();
     if (this.#pending.length > 0) this.#queueLocally(bytes); // keep FIFO behind buffered items
     else {
-      lockSync(this.ring.header, PUT_MUTEX);
+      this.#locked(lockSync(this.ring.header, PUT_MUTEX));
       try {
         this.ring.writeSync(bytes);
       } finally {
@@ -88,6 +89,28 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** Hook for JoinableQueue: an item was accepted. */
   protected accepted(): void {}
+
+  /** An accepted item will never be delivered (its writer or reader died mid-message): uncount it. */
+  protected lostItem(): void {
+    this.#consumed();
+  }
+
+  /**
+   * A get found nothing: if the writer died mid-message, recover the put
+   * mutex now so its lost message stops counting (qsize, bounded slots, join).
+   */
+  #reapDeadWriter(): void {
+    const outcome = tryLock(this.ring.header, PUT_MUTEX);
+    if (outcome === 'timeout') return;
+    this.#locked(outcome);
+    unlock(this.ring.header, PUT_MUTEX);
+  }
+
+  /** Takes the put mutex; if it was recovered from a dead writer mid-message, uncounts that message. */
+  #locked(outcome: LockOutcome): LockOutcome {
+    if (outcome === 'recovered' && this.ring.takeDeadWriterMessage()) this.lostItem();
+    return outcome;
+  }
 
   #tryAccept(): boolean {
     const h = this.ring.header;
@@ -123,7 +146,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Writes now if the ring has room and no writer is busy; else buffers for the feeder. */
   #send(bytes: Uint8Array): void {
     const h = this.ring.header;
-    if (this.#pending.length === 0 && tryLock(h, PUT_MUTEX) !== 'timeout') {
+    if (this.#pending.length === 0 && this.#locked(tryLock(h, PUT_MUTEX)) !== 'timeout') {
       let written: boolean;
       try {
         written = this.ring.tryWrite(bytes);
@@ -148,7 +171,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   async #feed(): Promise<void> {
     const h = this.ring.header;
     while (this.#pending.length > 0) {
-      await lockAsync(h, PUT_MUTEX);
+      this.#locked(await lockAsync(h, PUT_MUTEX));
       try {
         await this.ring.write(this.#pending[0]);
       } finally {
@@ -175,7 +198,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     } finally {
       unlock(h, GET_MUTEX);
     }
-    if (!bytes) throw new Empty();
+    if (!bytes) {
+      this.#reapDeadWriter();
+      throw new Empty();
+    }
     return decode<T>(bytes);
   }
 
@@ -193,7 +219,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     } finally {
       unlock(h, GET_MUTEX);
     }
-    if (!bytes) throw new Empty();
+    if (!bytes) {
+      this.#reapDeadWriter();
+      throw new Empty();
+    }
     return decode<T>(bytes);
   }
 

@@ -10,6 +10,7 @@
 //   [64] users' word A [65] (Queue: items accepted and not yet got)
 //   [80] users' word B [81] (JoinableQueue: unfinished tasks)
 //   [96] capacity in bytes (a power of two, constant)
+//   [112] 1 while a multi-frame message is being written (see Crashes)
 //   data: bytes [HEADER_BYTES, HEADER_BYTES + capacity)
 // Counters sit 64 bytes apart so writer and reader do not share a cache line.
 //
@@ -33,7 +34,10 @@
 // starts (FIRST or FULL) or when it sees the put mutex held by a dead holder.
 // A reader that dies mid-message leaves CHUNK/LAST frames without their FIRST:
 // the next reader skips them. So at most the dead party's own message is lost,
-// and never half of one is delivered.
+// and never half of one is delivered. Callers keep item counts right: a writer
+// that recovers the put mutex and finds WRITING set uncounts the dead writer's
+// message (takeDeadWriterMessage), and onOrphanMessage runs for each message
+// whose reader died.
 import { Segment } from '../shm/segment.js';
 import { waitAsync, waitSync, wake } from '../shm/wait.js';
 import { holderOf } from '../shm/mutex.js';
@@ -46,6 +50,7 @@ export const GET_MUTEX = 48;
 export const WORD_A = 64;
 export const WORD_B = 80;
 const CAPACITY = 96;
+const WRITING = 112;
 const HEADER_BYTES = 512;
 
 const enum Kind {
@@ -69,6 +74,8 @@ export class Ring {
   readonly #data: Uint8Array;
   readonly #mask: number;
   readonly #maxChunk: number;
+  /** Called when a reader skips the rest of a message whose reader died. */
+  onOrphanMessage: () => void = () => {};
 
   constructor(segment: Segment) {
     this.segment = segment;
@@ -129,20 +136,32 @@ export class Ring {
 
   /** Writes a message, blocking this thread while the ring is full. */
   writeSync(bytes: Uint8Array): void {
+    Atomics.store(this.header, WRITING, 1);
     for (const [kind, src, start, len] of this.#frames(bytes)) {
       const need = FRAME_HEADER + pad8(len);
       while (this.#free() < need) waitSync(this.header, HEAD, Atomics.load(this.header, HEAD), SLICE_MS);
       this.#writeFrame(kind, src, start, len);
     }
+    Atomics.store(this.header, WRITING, 0);
   }
 
   /** Writes a message, waiting asynchronously while the ring is full. */
   async write(bytes: Uint8Array): Promise<void> {
+    Atomics.store(this.header, WRITING, 1);
     for (const [kind, src, start, len] of this.#frames(bytes)) {
       const need = FRAME_HEADER + pad8(len);
       while (this.#free() < need) await waitAsync(this.header, HEAD, Atomics.load(this.header, HEAD), SLICE_MS);
       this.#writeFrame(kind, src, start, len);
     }
+    Atomics.store(this.header, WRITING, 0);
+  }
+
+  /**
+   * For a writer that just recovered the put mutex from a dead holder: true
+   * if the dead writer was in the middle of a message, which is then lost.
+   */
+  takeDeadWriterMessage(): boolean {
+    return Atomics.exchange(this.header, WRITING, 0) === 1;
   }
 
   // ---- reader side (hold the get mutex) ------------------------------------
@@ -197,7 +216,7 @@ export class Ring {
           partial.set(payload, filled);
           filled += payload.length;
           if (kind === Kind.Last) return partial;
-        } // else: the rest of a message whose reader died: skip it
+        } else if (kind === Kind.Last) this.onOrphanMessage(); // the rest of a message whose reader died: skipped
       }
       if (partial) {
         const writer = holderOf(this.header, PUT_MUTEX);
