@@ -17,6 +17,8 @@ import { ShareableList } from './shared-memory/shareable-list.js';
 import { Queue } from './queues/queue.js';
 import { JoinableQueue } from './queues/joinable-queue.js';
 import { SimpleQueue } from './queues/simple-queue.js';
+import { Connection, Pipe } from './connection/connection.js';
+import { wait } from './connection/wait.js';
 
 export * from './errors.js';
 export { getAllStartMethods, getStartMethod, setStartMethod, type StartMethod, type ContextLike } from './context.js';
@@ -29,6 +31,8 @@ export { Queue, type QueueOptions } from './queues/queue.js';
 export { JoinableQueue } from './queues/joinable-queue.js';
 export { SimpleQueue } from './queues/simple-queue.js';
 export { type BlockingOptions } from './queues/options.js';
+export { Connection, Pipe } from './connection/connection.js';
+export { wait, type Waitable } from './connection/wait.js';
 export { encode as _encode, decode as _decode } from './codec/codec.js';
 
 /** A context: the package's names, with children of one kind (Python's get_context()). */
@@ -50,6 +54,9 @@ export type Context = typeof errors & {
   Queue: typeof Queue;
   JoinableQueue: typeof JoinableQueue;
   SimpleQueue: typeof SimpleQueue;
+  Pipe: typeof Pipe;
+  Connection: typeof Connection;
+  wait: typeof wait;
 };
 
 function makeContext(method: StartMethod): Context {
@@ -78,6 +85,9 @@ function makeContext(method: StartMethod): Context {
     Queue,
     JoinableQueue,
     SimpleQueue,
+    Pipe,
+    Connection,
+    wait,
   });
 }
 

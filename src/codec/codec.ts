@@ -34,6 +34,10 @@ type Marker =
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+// Scratch space for numbers: no DataView or allocation per message. (Little
+// endian on every platform Node runs multiproc on: x86-64, arm64.)
+const scratch = new Float64Array(1);
+const scratchBytes = new Uint8Array(scratch.buffer);
 const tagOnly = [Tag.Undefined, Tag.Null, Tag.False, Tag.True].map((t) => Uint8Array.of(t));
 
 // SharedArrayBuffers cannot be serialized into bytes. Between threads of one
@@ -72,15 +76,12 @@ export function encode(value: unknown, what = 'value', sabs?: SharedArrayBuffer[
     case 'number': {
       const out = new Uint8Array(9);
       out[0] = Tag.Number;
-      new DataView(out.buffer).setFloat64(1, value, true);
+      scratch[0] = value;
+      out.set(scratchBytes, 1);
       return out;
     }
-    case 'string': {
-      const out = new Uint8Array(1 + value.length * 3);
-      out[0] = Tag.String;
-      const { written } = encoder.encodeInto(value, out.subarray(1));
-      return out.subarray(0, 1 + written);
-    }
+    case 'string':
+      return encodeString(value);
     case 'object':
       if (value === null) return tagOnly[Tag.Null];
       break;
@@ -113,9 +114,10 @@ export function decode<T = unknown>(bytes: Uint8Array, sabs?: readonly SharedArr
     case Tag.True:
       return true as T;
     case Tag.Number:
-      return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(1, true) as T;
+      for (let i = 0; i < 8; i++) scratchBytes[i] = bytes[i + 1];
+      return scratch[0] as T;
     case Tag.String:
-      return decoder.decode(bytes.subarray(1)) as T;
+      return decodeString(bytes) as T;
     case Tag.V8:
       return v8.deserialize(bytes.subarray(1)) as T;
     case Tag.Marked:
@@ -128,6 +130,36 @@ export function decode<T = unknown>(bytes: Uint8Array, sabs?: readonly SharedArr
     default:
       throw new TypeError(`cannot decode a message with tag ${bytes[0]}: not written by multiproc's codec`);
   }
+}
+
+/** Short ASCII strings byte by byte (faster than TextEncoder for them); others as UTF-8. */
+function encodeString(value: string): Uint8Array {
+  const n = value.length;
+  if (n <= 64) {
+    const out = new Uint8Array(1 + n);
+    out[0] = Tag.String;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c > 0x7f) break;
+      out[i + 1] = c;
+    }
+    if (i === n) return out;
+  }
+  const out = new Uint8Array(1 + n * 3);
+  out[0] = Tag.String;
+  const { written } = encoder.encodeInto(value, out.subarray(1));
+  return out.subarray(0, 1 + written);
+}
+
+function decodeString(bytes: Uint8Array): string {
+  const n = bytes.length - 1;
+  if (n <= 64) {
+    let ascii = true;
+    for (let i = 1; i <= n; i++) if (bytes[i] > 0x7f) ascii = false;
+    if (ascii) return String.fromCharCode.apply(null, bytes.subarray(1) as unknown as number[]);
+  }
+  return decoder.decode(bytes.subarray(1));
 }
 
 function serialize(data: unknown, original: unknown, what: string): Buffer {

@@ -249,6 +249,15 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   // ---- state -----------------------------------------------------------------
 
+  /** For wait(): an item is waiting in the shared ring. */
+  _ready(): boolean {
+    return !this.#closed && this.ring.hasData();
+  }
+
+  _waitForData(ms: number, signal?: AbortSignal): Promise<unknown> {
+    return this.ring.waitForData(ms, signal);
+  }
+
   /** Items put and not yet got (Python's approximate qsize(); exact here). */
   qsize(): number {
     return Math.max(0, Atomics.load(this.ring.header, WORD_A));

@@ -11,6 +11,9 @@
 //   [80] users' word B [81] (JoinableQueue: unfinished tasks)
 //   [96] capacity in bytes (a power of two, constant)
 //   [112] 1 while a multi-frame message is being written (see Crashes)
+//   [128..144) tokens of the threads holding the writing end (connections)
+//   [144..160) tokens of the threads holding the reading end (connections)
+//   [160] writing-end handles sent and not yet attached; [161] reading-end ones
 //   data: bytes [HEADER_BYTES, HEADER_BYTES + capacity)
 // Counters sit 64 bytes apart so writer and reader do not share a cache line.
 //
@@ -51,7 +54,12 @@ export const WORD_A = 64;
 export const WORD_B = 80;
 const CAPACITY = 96;
 const WRITING = 112;
-const HEADER_BYTES = 512;
+export const WRITER_HOLDERS = 128;
+export const READER_HOLDERS = 144;
+export const HOLDER_SLOTS = 16;
+export const WRITER_PENDING = 160;
+export const READER_PENDING = 161;
+const HEADER_BYTES = 1024;
 
 const enum Kind {
   Full = 1,
@@ -72,6 +80,8 @@ export class Ring {
   readonly header: Int32Array;
   readonly capacity: number;
   readonly #data: Uint8Array;
+  /** The data area as int32s, for frame headers (no view allocated per frame). */
+  readonly #words: Int32Array;
   readonly #mask: number;
   readonly #maxChunk: number;
   /** Called when a reader skips the rest of a message whose reader died. */
@@ -80,8 +90,10 @@ export class Ring {
   constructor(segment: Segment) {
     this.segment = segment;
     this.header = new Int32Array(segment.sab, 0, HEADER_BYTES / 4);
+    // (Queues leave the holder words unused; connections use them, see connection/ends.ts.)
     this.capacity = Atomics.load(this.header, CAPACITY);
     this.#data = new Uint8Array(segment.sab, HEADER_BYTES, this.capacity);
+    this.#words = new Int32Array(segment.sab, HEADER_BYTES, this.capacity / 4);
     this.#mask = this.capacity - 1;
     this.#maxChunk = this.capacity / 4 - FRAME_HEADER;
   }
@@ -103,14 +115,16 @@ export class Ring {
   #writeFrame(kind: Kind, src: Uint8Array, start: number, len: number): void {
     const tail = Atomics.load(this.header, TAIL);
     const pos = tail & this.#mask;
-    const words = new Int32Array(this.segment.sab, HEADER_BYTES + pos, 2);
-    words[0] = len;
-    words[1] = kind;
-    let at = (pos + FRAME_HEADER) & this.#mask;
+    this.#words[pos >> 2] = len;
+    this.#words[(pos >> 2) + 1] = kind;
+    const at = (pos + FRAME_HEADER) & this.#mask;
     const first = Math.min(len, this.capacity - at);
-    this.#data.set(src.subarray(start, start + first), at);
-    if (first < len) this.#data.set(src.subarray(start + first, start + len), 0);
-    at += len;
+    if (first === len && len <= 64) {
+      for (let i = 0; i < len; i++) this.#data[at + i] = src[start + i]; // small: no subarray
+    } else {
+      this.#data.set(src.subarray(start, start + first), at);
+      if (first < len) this.#data.set(src.subarray(start + first, start + len), 0);
+    }
     Atomics.store(this.header, TAIL, (tail + FRAME_HEADER + pad8(len)) | 0); // publish (see Ordering)
     wake(this.header, TAIL);
   }
@@ -134,23 +148,35 @@ export class Ring {
     return true;
   }
 
-  /** Writes a message, blocking this thread while the ring is full. */
-  writeSync(bytes: Uint8Array): void {
+  /**
+   * Writes a message, blocking this thread while the ring is full.
+   * `abandoned` is checked while waiting: when it returns an error (nobody
+   * will ever read), that error is thrown.
+   */
+  writeSync(bytes: Uint8Array, abandoned?: () => Error | null): void {
     Atomics.store(this.header, WRITING, 1);
     for (const [kind, src, start, len] of this.#frames(bytes)) {
       const need = FRAME_HEADER + pad8(len);
-      while (this.#free() < need) waitSync(this.header, HEAD, Atomics.load(this.header, HEAD), SLICE_MS);
+      while (this.#free() < need) {
+        const err = abandoned?.();
+        if (err) throw err;
+        waitSync(this.header, HEAD, Atomics.load(this.header, HEAD), SLICE_MS);
+      }
       this.#writeFrame(kind, src, start, len);
     }
     Atomics.store(this.header, WRITING, 0);
   }
 
-  /** Writes a message, waiting asynchronously while the ring is full. */
-  async write(bytes: Uint8Array): Promise<void> {
+  /** Writes a message, waiting asynchronously while the ring is full (see writeSync). */
+  async write(bytes: Uint8Array, abandoned?: () => Error | null): Promise<void> {
     Atomics.store(this.header, WRITING, 1);
     for (const [kind, src, start, len] of this.#frames(bytes)) {
       const need = FRAME_HEADER + pad8(len);
-      while (this.#free() < need) await waitAsync(this.header, HEAD, Atomics.load(this.header, HEAD), SLICE_MS);
+      while (this.#free() < need) {
+        const err = abandoned?.();
+        if (err) throw err;
+        await waitAsync(this.header, HEAD, Atomics.load(this.header, HEAD), SLICE_MS);
+      }
       this.#writeFrame(kind, src, start, len);
     }
     Atomics.store(this.header, WRITING, 0);
@@ -175,7 +201,7 @@ export class Ring {
   tryReadFull(): Uint8Array | null {
     if (!this.hasData()) return null;
     const pos = Atomics.load(this.header, HEAD) & this.#mask;
-    if (new Int32Array(this.segment.sab, HEADER_BYTES + pos, 2)[1] !== Kind.Full) return null;
+    if (this.#words[(pos >> 2) + 1] !== Kind.Full) return null;
     return this.#readFrame()[1];
   }
 
@@ -183,14 +209,17 @@ export class Ring {
   #readFrame(): [Kind, Uint8Array] {
     const head = Atomics.load(this.header, HEAD);
     const pos = head & this.#mask;
-    const words = new Int32Array(this.segment.sab, HEADER_BYTES + pos, 2);
-    const len = words[0];
-    const kind = words[1] as Kind;
+    const len = this.#words[pos >> 2];
+    const kind = this.#words[(pos >> 2) + 1] as Kind;
     const at = (pos + FRAME_HEADER) & this.#mask;
-    const out = new Uint8Array(len);
     const first = Math.min(len, this.capacity - at);
-    out.set(this.#data.subarray(at, at + first));
-    if (first < len) out.set(this.#data.subarray(0, len - first), first);
+    let out: Uint8Array;
+    if (first === len) out = this.#data.slice(at, at + len);
+    else {
+      out = new Uint8Array(len);
+      out.set(this.#data.subarray(at, at + first));
+      out.set(this.#data.subarray(0, len - first), first);
+    }
     Atomics.store(this.header, HEAD, (head + FRAME_HEADER + pad8(len)) | 0); // free the space
     wake(this.header, HEAD);
     return [kind, out];
@@ -200,9 +229,14 @@ export class Ring {
    * Reads one whole message, or returns null if none starts before `deadline`.
    * Once a message has started, it is read to its end regardless of the
    * deadline (the writer is writing it now), unless the writer died.
-   * `wait` sleeps until tail moves or the given time passes.
+   * `sleep` waits until tail moves or the given time passes. `ended` says
+   * whether no message can come any more (every writer is gone): then null.
    */
-  #read(deadline: Deadline, sleep: (tail: number, ms: number) => void | Promise<unknown>): Uint8Array | null | Promise<Uint8Array | null> {
+  #read(
+    deadline: Deadline,
+    sleep: (tail: number, ms: number) => void | Promise<unknown>,
+    ended?: () => boolean,
+  ): Uint8Array | null | Promise<Uint8Array | null> {
     let partial: Uint8Array | null = null;
     let filled = 0;
     const step = (): Uint8Array | null | 'wait' => {
@@ -222,6 +256,8 @@ export class Ring {
         const writer = holderOf(this.header, PUT_MUTEX);
         if (writer === 0 || isDead(writer)) partial = null; // the writer died mid-message
       }
+      // Writers publish before they go, so after seeing them gone, re-check for data.
+      if (!partial && ended?.() && !this.hasData()) return null;
       return partial || Date.now() < deadline ? 'wait' : null;
     };
     const sliceFor = () => (partial ? SLICE_MS : Math.min(SLICE_MS, Math.max(0, deadline - Date.now())));
@@ -237,17 +273,34 @@ export class Ring {
     return run();
   }
 
-  readSync(deadline: Deadline): Uint8Array | null {
-    return this.#read(deadline, (tail, ms) => {
-      if (Atomics.load(this.header, HEAD) === tail) waitSync(this.header, TAIL, tail, ms);
-    }) as Uint8Array | null;
+  readSync(deadline: Deadline, ended?: () => boolean): Uint8Array | null {
+    return this.#read(
+      deadline,
+      (tail, ms) => {
+        if (Atomics.load(this.header, HEAD) === tail) waitSync(this.header, TAIL, tail, ms);
+      },
+      ended,
+    ) as Uint8Array | null;
   }
 
-  read(deadline: Deadline, signal?: AbortSignal): Promise<Uint8Array | null> {
+  read(deadline: Deadline, signal?: AbortSignal, ended?: () => boolean): Promise<Uint8Array | null> {
     return Promise.resolve(
-      this.#read(deadline, (tail, ms) =>
-        Atomics.load(this.header, HEAD) === tail ? waitAsync(this.header, TAIL, tail, ms, signal) : Promise.resolve(true),
+      this.#read(
+        deadline,
+        (tail, ms) => (Atomics.load(this.header, HEAD) === tail ? waitAsync(this.header, TAIL, tail, ms, signal) : Promise.resolve(true)),
+        ended,
       ),
     );
+  }
+
+  /** Sleeps until data may have arrived (or `ms` passed). */
+  waitForDataSync(ms: number): void {
+    const tail = Atomics.load(this.header, TAIL);
+    if (Atomics.load(this.header, HEAD) === tail) waitSync(this.header, TAIL, tail, ms);
+  }
+
+  waitForData(ms: number, signal?: AbortSignal): Promise<unknown> {
+    const tail = Atomics.load(this.header, TAIL);
+    return Atomics.load(this.header, HEAD) === tail ? waitAsync(this.header, TAIL, tail, ms, signal) : Promise.resolve();
   }
 }

@@ -14,11 +14,13 @@
 // while a peer often changes the word within a microsecond.
 import { native } from '../native.js';
 
-const SPIN = 100;
+/** Spins before sleeping: long for a blocked thread, short where the event loop would stall. */
+const SPIN_SYNC = 5000;
+const SPIN_ASYNC = 200;
 const addon = native();
 
-function spinUntilChanged(i32: Int32Array, index: number, expected: number): boolean {
-  for (let i = 0; i < SPIN; i++) if (Atomics.load(i32, index) !== expected) return true;
+function spinUntilChanged(i32: Int32Array, index: number, expected: number, spins: number): boolean {
+  for (let i = 0; i < spins; i++) if (Atomics.load(i32, index) !== expected) return true;
   return false;
 }
 
@@ -31,7 +33,7 @@ function clampTimeout(timeoutMs: number | undefined): number {
  * Returns false on timeout, true otherwise (changed, woken, or spuriously: re-check).
  */
 export function waitSync(i32: Int32Array, index: number, expected: number, timeoutMs?: number): boolean {
-  if (spinUntilChanged(i32, index, expected)) return true;
+  if (spinUntilChanged(i32, index, expected, SPIN_SYNC)) return true;
   const timeout = clampTimeout(timeoutMs);
   Atomics.add(i32, index + 1, 1);
   try {
@@ -45,7 +47,7 @@ export function waitSync(i32: Int32Array, index: number, expected: number, timeo
 /** waitSync without blocking the thread. An aborted `signal` rejects with its reason. */
 export function waitAsync(i32: Int32Array, index: number, expected: number, timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
   if (signal?.aborted) return Promise.reject(signal.reason);
-  if (spinUntilChanged(i32, index, expected)) return Promise.resolve(true);
+  if (spinUntilChanged(i32, index, expected, SPIN_ASYNC)) return Promise.resolve(true);
   const timeout = clampTimeout(timeoutMs);
   Atomics.add(i32, index + 1, 1);
   return new Promise<boolean>((resolve, reject) => {

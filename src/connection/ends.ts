@@ -1,0 +1,41 @@
+// Who holds each end of a pipe, for EOF: a reader sees EOF once the ring is
+// drained and no live thread holds the writing end — every holder closed it
+// or died — and no handle to it is still in flight to a child.
+//
+// Each side of a ring has HOLDER_SLOTS int32 slots of liveness tokens
+// (ring.ts layout). Attaching claims a slot with compareExchange(0 or a dead
+// token → my token); close() clears it. A handle made for sending counts as
+// pending until the receiver attaches (Python's resource sharer keeps a
+// duplicate of the fd alive the same way), so closing the parent's copy right
+// after start() does not look like EOF to the other end.
+import { isDead, token } from '../shm/liveness.js';
+import { HOLDER_SLOTS } from '../queues/ring.js';
+
+/** Claims a slot for this thread (idempotent). */
+export function hold(h: Int32Array, base: number): void {
+  const me = token();
+  for (let i = base; i < base + HOLDER_SLOTS; i++) if (Atomics.load(h, i) === me) return;
+  for (let round = 0; round < 2; round++) {
+    for (let i = base; i < base + HOLDER_SLOTS; i++) {
+      const t = Atomics.load(h, i);
+      if ((t === 0 || (round === 1 && isDead(t))) && Atomics.compareExchange(h, i, t, me) === t) return;
+    }
+  }
+  throw new RangeError(`more than ${HOLDER_SLOTS} live threads hold one end of a pipe`);
+}
+
+/** Frees this thread's slot. */
+export function release(h: Int32Array, base: number): void {
+  const me = token();
+  for (let i = base; i < base + HOLDER_SLOTS; i++) if (Atomics.load(h, i) === me) Atomics.compareExchange(h, i, me, 0);
+}
+
+/** Whether any live thread holds this end, or a handle to it is in flight. */
+export function isHeld(h: Int32Array, base: number, pendingIndex: number): boolean {
+  if (Atomics.load(h, pendingIndex) > 0) return true;
+  for (let i = base; i < base + HOLDER_SLOTS; i++) {
+    const t = Atomics.load(h, i);
+    if (t !== 0 && !isDead(t)) return true;
+  }
+  return false;
+}
