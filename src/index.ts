@@ -19,6 +19,7 @@ import { JoinableQueue } from './queues/joinable-queue.js';
 import { SimpleQueue } from './queues/simple-queue.js';
 import { Connection, Pipe } from './connection/connection.js';
 import { wait } from './connection/wait.js';
+import { Client, Listener } from './connection/listener.js';
 
 export * from './errors.js';
 export { getAllStartMethods, getStartMethod, setStartMethod, type StartMethod, type ContextLike } from './context.js';
@@ -33,6 +34,8 @@ export { SimpleQueue } from './queues/simple-queue.js';
 export { type BlockingOptions } from './queues/options.js';
 export { Connection, Pipe } from './connection/connection.js';
 export { wait, type Waitable } from './connection/wait.js';
+export { Client, Listener, type Address, type ListenerOptions } from './connection/listener.js';
+export { SocketConnection } from './connection/socket-connection.js';
 export { encode as _encode, decode as _decode } from './codec/codec.js';
 
 /** A context: the package's names, with children of one kind (Python's get_context()). */
@@ -57,6 +60,8 @@ export type Context = typeof errors & {
   Pipe: typeof Pipe;
   Connection: typeof Connection;
   wait: typeof wait;
+  Listener: typeof Listener;
+  Client: typeof Client;
 };
 
 function makeContext(method: StartMethod): Context {
@@ -88,6 +93,8 @@ function makeContext(method: StartMethod): Context {
     Pipe,
     Connection,
     wait,
+    Listener,
+    Client,
   });
 }
 
