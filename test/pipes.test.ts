@@ -1,0 +1,193 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { BufferTooShort, EOFError, Pipe, Queue, getContext, wait, type Connection, type StartMethod } from 'multiproc';
+import { assertNoChildrenLeftAfter, methods } from './helpers.ts';
+
+assertNoChildrenLeftAfter();
+
+describe('Pipe in one process', () => {
+  it('a duplex pipe carries values both ways', async () => {
+    const [a, b] = Pipe();
+    await a.send({ x: [1, 2], when: new Date(0) });
+    assert.deepEqual(await b.recv(), { x: [1, 2], when: new Date(0) });
+    b.sendSync('back');
+    assert.equal(a.recvSync(), 'back');
+    assert.equal(a.readable && a.writable, true);
+  });
+
+  it('a one-way pipe is [readerEnd, writerEnd]', async () => {
+    const [r, w] = Pipe(false);
+    assert.equal(r.readable, true);
+    assert.equal(r.writable, false);
+    assert.equal(w.readable, false);
+    await w.send(1);
+    assert.equal(await r.recv(), 1);
+    await assert.rejects(r.send(1), /read-only/);
+    await assert.rejects(w.recv(), /write-only/);
+  });
+
+  it('sendBytes/recvBytes with offset and size; empty messages pass', async () => {
+    const [a, b] = Pipe();
+    await a.sendBytes(Buffer.from('hello world'), 6, 5);
+    await a.sendBytes(new Uint8Array(0));
+    assert.equal(String(await b.recvBytes()), 'world');
+    assert.equal((await b.recvBytes()).length, 0);
+    assert.throws(() => a.sendBytesSync(Buffer.from('abc'), 2, 5), RangeError);
+  });
+
+  it('recvBytesInto writes at a byte offset, and BufferTooShort carries the consumed message', async () => {
+    const [a, b] = Pipe();
+    const buf = new Int32Array(4);
+    await a.sendBytes(new Uint8Array([1, 0, 0, 0]));
+    assert.equal(await b.recvBytesInto(buf, 4), 4);
+    assert.deepEqual([...buf], [0, 1, 0, 0]);
+    await a.sendBytes(new Uint8Array(32).fill(9));
+    await assert.rejects(b.recvBytesInto(buf), (err: BufferTooShort) => err instanceof BufferTooShort && err.data?.length === 32);
+    await a.send('next');
+    assert.equal(await b.recv(), 'next');
+  });
+
+  it('recvBytes(maxlength) refuses a longer message, and the pipe still works', async () => {
+    const [a, b] = Pipe();
+    await a.sendBytes(Buffer.alloc(10));
+    await assert.rejects(b.recvBytes(5), /bad message length/);
+    await a.send('ok');
+    assert.equal(await b.recv(), 'ok');
+  });
+
+  it('poll waits up to its timeout', async () => {
+    const [a, b] = Pipe();
+    assert.equal(await b.poll(), false);
+    assert.equal(await b.poll(20), false);
+    assert.equal(b.pollSync(10), false);
+    setTimeout(() => void a.send(1), 20);
+    assert.equal(await b.poll(5_000), true);
+    assert.equal(b.pollSync(), true);
+  });
+
+  it('an unsendable value is a TypeError and the pipe still works', async () => {
+    const [a, b] = Pipe();
+    await assert.rejects(a.send({ f: () => {} }), { name: 'TypeError', message: /obj\.f is a function/ });
+    await a.send(2);
+    assert.equal(await b.recv(), 2);
+  });
+
+  it('EOFError once the other end is closed and drained; a closed handle says so', async () => {
+    const [a, b] = Pipe();
+    await a.send('last');
+    a.close();
+    assert.equal(a.closed, true);
+    assert.equal(await b.recv(), 'last');
+    await assert.rejects(b.recv(), EOFError);
+    assert.throws(() => b.recvSync(), EOFError);
+    assert.equal(await b.poll(), true); // EOF counts as ready
+    await assert.rejects(a.send(1), /closed/);
+  });
+
+  it('send to a pipe whose reader is closed fails instead of waiting forever', async () => {
+    const [r, w] = Pipe(false, { bufferSize: 4096 });
+    r.close();
+    await assert.rejects(w.sendBytes(new Uint8Array(64 * 1024)), { code: 'EPIPE' });
+  });
+
+  it('wait() returns the ready connections, queues and sentinels', async () => {
+    const [r1, w1] = Pipe(false);
+    const [r2] = Pipe(false);
+    const q = new Queue();
+    assert.deepEqual(await wait([r1, r2, q], 20), []);
+    await w1.send('x');
+    await q.put(1);
+    assert.deepEqual(await wait([r1, r2, q], 1000), [r1, q]);
+    setTimeout(() => void q.get(), 10);
+  });
+});
+
+for (const method of [...methods, 'mixed'] as const) {
+  const ctx = (i: number) => getContext(method === 'mixed' ? ((i % 2 ? 'process' : 'thread') as StartMethod) : method);
+  describe(`Pipe between processes [${method}]`, () => {
+    it('sender and receiver children, as the seed example', async () => {
+      const [parentConn, childConn] = Pipe();
+      const sender = new (ctx(0).Process)({
+        target: async (conn: Connection) => {
+          await conn.send('Hello from sender');
+          conn.close();
+        },
+        args: [parentConn],
+      });
+      const results = new Queue<string>();
+      const receiver = new (ctx(1).Process)({
+        target: async (conn: Connection, results: Queue<string>) => {
+          await results.put(await conn.recv());
+          conn.close();
+        },
+        args: [childConn, results],
+      });
+      sender.start();
+      receiver.start();
+      assert.equal(await results.get(), 'Hello from sender');
+      await sender.join();
+      await receiver.join();
+    });
+
+    it('the parent sees EOF when the child, the last holder of the other end, ends', async () => {
+      const [a, b] = Pipe();
+      const p = new (ctx(1).Process)({ target: async (conn: Connection) => { await conn.send({ data: [1, 2, 3] }); }, args: [b] });
+      p.start();
+      b.close(); // the parent's copy; the child still holds its own
+      assert.deepEqual(await a.recv(), { data: [1, 2, 3] });
+      await assert.rejects(a.recv(), EOFError);
+      await p.join();
+    });
+
+    it('a 4 MiB message and a ping-pong of 1000 round trips (sync in the child)', async () => {
+      const [a, b] = Pipe();
+      const p = new (ctx(1).Process)({
+        target: (conn: Connection) => {
+          for (;;) {
+            const x = conn.recvSync();
+            if (x === null) return;
+            conn.sendSync(x);
+          }
+        },
+        args: [b],
+      });
+      p.start();
+      const big = new Float64Array(512 * 1024).map((_, i) => i);
+      await a.send(big);
+      assert.deepEqual(await a.recv(), big);
+      for (let i = 0; i < 1000; i++) {
+        await a.send(i);
+        assert.equal(await a.recv(), i);
+      }
+      await a.send(null);
+      await p.join();
+      assert.equal(p.exitCode, 0);
+    });
+
+    it('a child killed mid-send leaves the pipe usable', async () => {
+      const [a, b] = Pipe(true, { bufferSize: 4096 });
+      const p = new (ctx(1).Process)({
+        target: (conn: Connection) => {
+          for (let i = 1; ; i++) conn.sendBytesSync(new Uint8Array(50_000).fill(i % 250));
+        },
+        args: [b],
+      });
+      p.start();
+      const first = await a.recvBytes();
+      assert.ok(first.every((x) => x === first[0]));
+      p.kill();
+      await p.join();
+      // Whatever is left is whole, then EOF (the only other holder of b, the parent, closes it).
+      b.close();
+      for (;;) {
+        try {
+          const m = await a.recvBytes();
+          assert.ok(m.length === 50_000 && m.every((x) => x === m[0]), 'half a message was delivered');
+        } catch (err) {
+          assert.ok(err instanceof EOFError);
+          break;
+        }
+      }
+    });
+  });
+}
