@@ -20,6 +20,12 @@ import { SimpleQueue } from './queues/simple-queue.js';
 import { Connection, Pipe } from './connection/connection.js';
 import { wait } from './connection/wait.js';
 import { Client, Listener } from './connection/listener.js';
+import { Lock } from './sync/lock.js';
+import { RLock } from './sync/rlock.js';
+import { BoundedSemaphore, Semaphore } from './sync/semaphore.js';
+import { Condition } from './sync/condition.js';
+import { Event } from './sync/event.js';
+import { Barrier } from './sync/barrier.js';
 
 export * from './errors.js';
 export { getAllStartMethods, getStartMethod, setStartMethod, type StartMethod, type ContextLike } from './context.js';
@@ -36,6 +42,13 @@ export { Connection, Pipe } from './connection/connection.js';
 export { wait, type Waitable } from './connection/wait.js';
 export { Client, Listener, type Address, type ListenerOptions } from './connection/listener.js';
 export { SocketConnection } from './connection/socket-connection.js';
+export { Lock } from './sync/lock.js';
+export { RLock } from './sync/rlock.js';
+export { BoundedSemaphore, Semaphore } from './sync/semaphore.js';
+export { Condition } from './sync/condition.js';
+export { Event } from './sync/event.js';
+export { Barrier, type BarrierOptions } from './sync/barrier.js';
+export { type AcquireOptions } from './shm/drive.js';
 export { encode as _encode, decode as _decode } from './codec/codec.js';
 
 /** A context: the package's names, with children of one kind (Python's get_context()). */
@@ -62,6 +75,13 @@ export type Context = typeof errors & {
   wait: typeof wait;
   Listener: typeof Listener;
   Client: typeof Client;
+  Lock: typeof Lock;
+  RLock: typeof RLock;
+  Semaphore: typeof Semaphore;
+  BoundedSemaphore: typeof BoundedSemaphore;
+  Condition: typeof Condition;
+  Event: typeof Event;
+  Barrier: typeof Barrier;
 };
 
 function makeContext(method: StartMethod): Context {
@@ -95,6 +115,13 @@ function makeContext(method: StartMethod): Context {
     wait,
     Listener,
     Client,
+    Lock,
+    RLock,
+    Semaphore,
+    BoundedSemaphore,
+    Condition,
+    Event,
+    Barrier,
   });
 }
 

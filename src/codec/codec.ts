@@ -241,8 +241,11 @@ function rewrite(value: unknown, memo: Map<object, unknown>): unknown {
   const done = memo.get(value);
   if (done !== undefined) return done;
   if (isShareable(value)) {
-    const marker: Marker = { [MARK]: 'handle', handle: value[shareable]() };
+    // A handle's data may hold shareables itself (a Condition's lock): rewrite it too.
+    const handle = value[shareable]();
+    const marker: Marker = { [MARK]: 'handle', handle: { type: handle.type, data: undefined } };
     memo.set(value, marker);
+    marker.handle.data = rewrite(handle.data, memo);
     return marker;
   }
   if (value instanceof Error) {
@@ -282,7 +285,7 @@ function isMarker(value: object): value is Marker {
 }
 
 function reviveMarker(marker: Marker, seen: Set<object>): unknown {
-  if (marker[MARK] === 'handle') return rehydrate(marker.handle);
+  if (marker[MARK] === 'handle') return rehydrate({ type: marker.handle.type, data: revive(marker.handle.data, seen) });
   const Class = errorClasses[marker.name] ?? Error;
   const error = new Class(marker.message);
   if (error.name !== marker.name) Object.defineProperty(error, 'name', { value: marker.name, writable: true, configurable: true });

@@ -68,7 +68,7 @@ function installTranspilerHelpers(): void {
  * Compiles a shipped function once per (source, entry). `import()` inside it
  * resolves as from the program's entry module, under the program's loaders.
  */
-function compileSource(spec: SourceTask, entry: string): (...args: unknown[]) => unknown {
+export function compileSource(spec: SourceTask, entry: string): (...args: unknown[]) => unknown {
   const key = `${entry}\0${spec.source}`;
   let fn = compiled.get(key);
   if (fn) return fn;

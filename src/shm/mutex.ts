@@ -11,11 +11,10 @@
 // consistent): a store of 0 by unlock() is seen by the next compareExchange
 // together with every write the holder made before it.
 import { isDead, token } from './liveness.js';
-import { waitAsync, waitSync, wake } from './wait.js';
+import { runAsync, runSync, sliceUntil, type Operation } from './drive.js';
+import { wake } from './wait.js';
 
 export type LockOutcome = 'acquired' | 'recovered' | 'timeout';
-
-const SLICE_MS = 100;
 
 /** One attempt: 'acquired', 'recovered' (from a dead holder) or 'timeout' (held by a live one). */
 export function tryLock(i32: Int32Array, index: number): LockOutcome {
@@ -35,35 +34,28 @@ export function isHeldByMe(i32: Int32Array, index: number): boolean {
   return Atomics.load(i32, index) === token();
 }
 
-function deadlineOf(timeoutMs: number | undefined): number {
+/** Takes the mutex, sleeping while a live holder has it, until `deadline` (Date.now() based). */
+export function* lockOp(i32: Int32Array, index: number, deadline: number): Operation<LockOutcome> {
+  for (;;) {
+    const outcome = tryLock(i32, index);
+    if (outcome !== 'timeout' || Date.now() >= deadline) return outcome;
+    const holder = Atomics.load(i32, index);
+    if (holder !== 0) yield { i32, index, expected: holder, ms: sliceUntil(deadline) };
+  }
+}
+
+function deadlineIn(timeoutMs: number | undefined): number {
   return timeoutMs === undefined || timeoutMs === Infinity ? Infinity : Date.now() + Math.max(0, timeoutMs);
 }
 
 /** Blocks this thread until the mutex is taken, or `timeoutMs` passes. */
 export function lockSync(i32: Int32Array, index: number, timeoutMs?: number): LockOutcome {
-  const deadline = deadlineOf(timeoutMs);
-  for (;;) {
-    const outcome = tryLock(i32, index);
-    if (outcome !== 'timeout') return outcome;
-    const holder = Atomics.load(i32, index);
-    const left = deadline - Date.now();
-    if (left <= 0) return 'timeout';
-    if (holder !== 0) waitSync(i32, index, holder, Math.min(left, SLICE_MS));
-  }
+  return runSync(lockOp(i32, index, deadlineIn(timeoutMs)));
 }
 
 /** lockSync without blocking the thread; an aborted signal rejects with its reason. */
-export async function lockAsync(i32: Int32Array, index: number, timeoutMs?: number, signal?: AbortSignal): Promise<LockOutcome> {
-  const deadline = deadlineOf(timeoutMs);
-  for (;;) {
-    if (signal?.aborted) throw signal.reason;
-    const outcome = tryLock(i32, index);
-    if (outcome !== 'timeout') return outcome;
-    const holder = Atomics.load(i32, index);
-    const left = deadline - Date.now();
-    if (left <= 0) return 'timeout';
-    if (holder !== 0) await waitAsync(i32, index, holder, Math.min(left, SLICE_MS), signal);
-  }
+export function lockAsync(i32: Int32Array, index: number, timeoutMs?: number, signal?: AbortSignal): Promise<LockOutcome> {
+  return runAsync(lockOp(i32, index, deadlineIn(timeoutMs)), signal);
 }
 
 /** Frees the mutex and wakes one sleeper. */
@@ -71,4 +63,3 @@ export function unlock(i32: Int32Array, index: number): void {
   Atomics.store(i32, index, 0);
   wake(i32, index, 1);
 }
-

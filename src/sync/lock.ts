@@ -1,0 +1,99 @@
+// Lock: Python's multiprocessing.Lock — a non-recursive lock that any thread
+// or process may release — in one word of shared memory: 0 when free, else
+// the holder's liveness token (shm/mutex.ts). A holder that dies holding it
+// (SIGKILL, terminate(), or simply ending) is detected by the next acquirer,
+// which takes the lock over and sees `recovered === true`.
+//
+// Words: [0] holder token, [1] sleepers.
+import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
+import { deadlineOf, runAsync, runSync, signalOf, type AcquireOptions, type Operation } from '../shm/drive.js';
+import { isHeldByMe, lockOp, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
+import type { BlockHandle } from '../shm/arena.js';
+import { guard, SharedWords } from './shared-words.js';
+
+export class Lock {
+  protected readonly words: SharedWords;
+  protected readonly i32: Int32Array;
+  /** True right after the acquire that took the lock over from a holder that died; false after any other. */
+  recovered = false;
+
+  constructor(attach?: never) {
+    this.words = attach ?? SharedWords.allocate(4, this);
+    this.i32 = this.words.i32;
+  }
+
+  /** Waits for the lock; false if `timeout` (ms) passed or `block` is false and it is held. */
+  acquire(options?: AcquireOptions | number): Promise<boolean> {
+    const deadline = deadlineOf(options);
+    const signal = signalOf(options);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const outcome = tryLock(this.i32, 0);
+    if (outcome !== 'timeout' || deadline === -Infinity) return Promise.resolve(this.took(outcome));
+    return runAsync(lockOp(this.i32, 0, deadline), signal).then((o) => this.took(o));
+  }
+
+  /** acquire() that blocks this thread. */
+  acquireSync(options?: AcquireOptions | number): boolean {
+    const deadline = deadlineOf(options);
+    const outcome = tryLock(this.i32, 0);
+    if (outcome !== 'timeout' || deadline === -Infinity) return this.took(outcome);
+    return this.took(runSync(lockOp(this.i32, 0, deadline)));
+  }
+
+  protected took(outcome: LockOutcome): boolean {
+    this.recovered = outcome === 'recovered';
+    return outcome !== 'timeout';
+  }
+
+  /** Releases the lock (from any thread or process); RangeError if it is not held. */
+  release(): void {
+    if (Atomics.load(this.i32, 0) === 0) throw new RangeError('semaphore or lock released too many times');
+    unlock(this.i32, 0);
+  }
+
+  // ---- for Condition and Barrier ----------------------------------------------
+
+  /** Whether this thread holds the lock (Python's _is_mine()). */
+  isMine(): boolean {
+    return isHeldByMe(this.i32, 0);
+  }
+
+  /** acquire() as an operation (shm/drive.ts). */
+  *_acquireOp(deadline: number): Operation<boolean> {
+    return this.took(yield* lockOp(this.i32, 0, deadline));
+  }
+
+  /** Releases the lock entirely; returns what _restore() needs. */
+  _releaseAll(): number {
+    this.release();
+    return 1;
+  }
+
+  _restore(_depth: number): void {}
+
+  /** Runs `fn` holding the lock, and releases it even if `fn` throws. */
+  async withLock<T>(fn: () => T | Promise<T>): Promise<T> {
+    await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+
+  /** `using _ = lock.lockSync()`: holds the lock until the end of the block. */
+  lockSync(options?: AcquireOptions | number): Disposable {
+    if (!this.acquireSync(options)) throw new Error('lockSync(): the lock could not be acquired in time');
+    return guard(() => this.release());
+  }
+
+  [shareable](): HandleData {
+    return { type: `multiproc.${this.constructor.name}`, data: this.words.toHandle(`a ${this.constructor.name}`) };
+  }
+
+  get [Symbol.toStringTag](): string {
+    return Atomics.load(this.i32, 0) === 0 ? 'unlocked' : 'locked';
+  }
+}
+
+registerHandleType('multiproc.Lock', (handle: BlockHandle) => new Lock(SharedWords.attach(handle) as never));

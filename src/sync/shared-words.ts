@@ -1,0 +1,36 @@
+// Where a synchronization object keeps its state: a few int32 words of the
+// shared arena (shm/arena.ts), attached again on the receiving side.
+import { allocate, Block, type BlockHandle } from '../shm/arena.js';
+
+export class SharedWords {
+  readonly i32: Int32Array;
+  private constructor(readonly block: Block, count: number) {
+    this.i32 = new Int32Array(block.sab, block.offset, count);
+  }
+
+  /** `count` zeroed words, recycled when `owner` is collected unless they were shared. */
+  static allocate(count: number, owner: object): SharedWords {
+    return new SharedWords(allocate(count * 4, owner), count);
+  }
+
+  static attach(handle: BlockHandle): SharedWords {
+    return new SharedWords(Block.attach(handle), handle.size / 4);
+  }
+
+  toHandle(what: string): BlockHandle {
+    return this.block.toHandle(what);
+  }
+}
+
+/** A disposable that runs `release` once: the scoped guard of lockSync(). */
+export function guard(release: () => void): Disposable {
+  let done = false;
+  return {
+    [Symbol.dispose]() {
+      if (!done) {
+        done = true;
+        release();
+      }
+    },
+  };
+}
