@@ -26,6 +26,8 @@ import { BoundedSemaphore, Semaphore } from './sync/semaphore.js';
 import { Condition } from './sync/condition.js';
 import { Event } from './sync/event.js';
 import { Barrier } from './sync/barrier.js';
+import { RawValue, Value } from './sharedctypes/value.js';
+import { RawArray, SharedArray } from './sharedctypes/array.js';
 
 export * from './errors.js';
 export { getAllStartMethods, getStartMethod, setStartMethod, type StartMethod, type ContextLike } from './context.js';
@@ -49,6 +51,8 @@ export { Condition } from './sync/condition.js';
 export { Event } from './sync/event.js';
 export { Barrier, type BarrierOptions } from './sync/barrier.js';
 export { type AcquireOptions } from './shm/drive.js';
+export { RawValue, SharedValue, SynchronizedValue, Value, type LockOption } from './sharedctypes/value.js';
+export { RawArray, SharedArray, SharedArray as Array, type RawSharedArray, type SynchronizedArray } from './sharedctypes/array.js';
 export { encode as _encode, decode as _decode } from './codec/codec.js';
 
 /** A context: the package's names, with children of one kind (Python's get_context()). */
@@ -82,6 +86,11 @@ export type Context = typeof errors & {
   Condition: typeof Condition;
   Event: typeof Event;
   Barrier: typeof Barrier;
+  Value: typeof Value;
+  RawValue: typeof RawValue;
+  Array: typeof SharedArray;
+  SharedArray: typeof SharedArray;
+  RawArray: typeof RawArray;
 };
 
 function makeContext(method: StartMethod): Context {
@@ -122,6 +131,11 @@ function makeContext(method: StartMethod): Context {
     Condition,
     Event,
     Barrier,
+    Value,
+    RawValue,
+    Array: SharedArray,
+    SharedArray,
+    RawArray,
   });
 }
 

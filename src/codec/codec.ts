@@ -237,7 +237,7 @@ function scanErrorProps(value: object, path: string, seen: Set<object>): true {
 
 /** A deep copy in which shareable objects and errors are markers. Cycles are kept. */
 function rewrite(value: unknown, memo: Map<object, unknown>): unknown {
-  if (typeof value !== 'object' || value === null || isLeafObject(value)) return value;
+  if (typeof value !== 'object' || value === null) return value;
   const done = memo.get(value);
   if (done !== undefined) return done;
   if (isShareable(value)) {
@@ -248,6 +248,7 @@ function rewrite(value: unknown, memo: Map<object, unknown>): unknown {
     marker.handle.data = rewrite(handle.data, memo);
     return marker;
   }
+  if (isLeafObject(value)) return value;
   if (value instanceof Error) {
     const props: Record<string, unknown> = {};
     const marker: Marker = { [MARK]: 'error', name: value.name, message: value.message, stack: value.stack, props };
