@@ -1,18 +1,17 @@
 // A shared counter: 4 workers × 200,000 increments, with getLock() (exact), without it (lost updates), and with add() (atomic).
-import { Event, RawValue, Value, getContext, type SharedValue, type SynchronizedValue } from 'multiproc';
+import { Barrier, RawValue, Value, getContext, type SharedValue, type SynchronizedValue } from 'multiproc';
 
-type Work = (c: never, n: number, go: Event) => void;
+type Work = (c: never, n: number, go: Barrier) => void;
 
 async function run(target: Work, counter: SharedValue<number>): Promise<number> {
-  const go = new Event(); // all workers start counting at once
+  const go = new Barrier(4); // all workers start counting at once
   const workers = Array.from({ length: 4 }, () => new (getContext('process').Process)({ target, args: [counter, 200_000, go] }));
   for (const w of workers) w.start();
-  go.set();
   for (const w of workers) await w.join();
   return counter.value;
 }
 
-const locked = await run((c: SynchronizedValue<number>, n: number, go: Event) => {
+const locked = await run((c: SynchronizedValue<number>, n: number, go: Barrier) => {
   go.waitSync();
   for (let i = 0; i < n; i++) {
     c.getLock().acquireSync();
@@ -20,11 +19,11 @@ const locked = await run((c: SynchronizedValue<number>, n: number, go: Event) =>
     c.getLock().release();
   }
 }, Value<number>('i', 0));
-const unlocked = await run((c: SharedValue<number>, n: number, go: Event) => {
+const unlocked = await run((c: SharedValue<number>, n: number, go: Barrier) => {
   go.waitSync();
   for (let i = 0; i < n; i++) c.value += 1;
 }, RawValue<number>('i', 0));
-const atomic = await run((c: SharedValue<number>, n: number, go: Event) => {
+const atomic = await run((c: SharedValue<number>, n: number, go: Barrier) => {
   go.waitSync();
   for (let i = 0; i < n; i++) c.add(1);
 }, RawValue<number>('i', 0));
