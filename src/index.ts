@@ -1,33 +1,9 @@
 // multiproc: Python's multiprocessing for TypeScript on Node.js.
 // Everything is exported from the package root and, bound to a kind of child,
 // from a context object: getContext('thread' | 'process').
-import {
-  checkMethod,
-  getAllStartMethods,
-  getStartMethod,
-  setStartMethod,
-  type StartMethod,
-} from './context.js';
-import * as errors from './errors.js';
-import { activeChildren, cpuCount, currentProcess, isMainProcess, parentProcess } from './process/helpers.js';
+import { checkMethod, getStartMethod, type StartMethod } from './context.js';
+import * as root from './index.js';
 import { Process } from './process/process.js';
-import { task } from './process/task.js';
-import { SharedMemory } from './shared-memory/shared-memory.js';
-import { ShareableList } from './shared-memory/shareable-list.js';
-import { Queue } from './queues/queue.js';
-import { JoinableQueue } from './queues/joinable-queue.js';
-import { SimpleQueue } from './queues/simple-queue.js';
-import { Connection, Pipe } from './connection/connection.js';
-import { wait } from './connection/wait.js';
-import { Client, Listener } from './connection/listener.js';
-import { Lock } from './sync/lock.js';
-import { RLock } from './sync/rlock.js';
-import { BoundedSemaphore, Semaphore } from './sync/semaphore.js';
-import { Condition } from './sync/condition.js';
-import { Event } from './sync/event.js';
-import { Barrier } from './sync/barrier.js';
-import { RawValue, Value } from './sharedctypes/value.js';
-import { RawArray, SharedArray } from './sharedctypes/array.js';
 
 export * from './errors.js';
 export { getAllStartMethods, getStartMethod, setStartMethod, type StartMethod, type ContextLike } from './context.js';
@@ -55,42 +31,10 @@ export { RawValue, SharedValue, SynchronizedValue, Value, type LockOption } from
 export { RawArray, SharedArray, SharedArray as Array, type RawSharedArray, type SynchronizedArray } from './sharedctypes/array.js';
 export { encode as _encode, decode as _decode } from './codec/codec.js';
 
-/** A context: the package's names, with children of one kind (Python's get_context()). */
-export type Context = typeof errors & {
+/** A context: every name of the package root, with children of one kind (Python's get_context()). */
+export type Context = typeof root & {
   readonly startMethod: StartMethod;
   getStartMethod(): StartMethod;
-  getAllStartMethods: typeof getAllStartMethods;
-  setStartMethod: typeof setStartMethod;
-  getContext: typeof getContext;
-  Process: typeof Process;
-  task: typeof task;
-  currentProcess: typeof currentProcess;
-  parentProcess: typeof parentProcess;
-  activeChildren: typeof activeChildren;
-  cpuCount: typeof cpuCount;
-  isMainProcess: typeof isMainProcess;
-  SharedMemory: typeof SharedMemory;
-  ShareableList: typeof ShareableList;
-  Queue: typeof Queue;
-  JoinableQueue: typeof JoinableQueue;
-  SimpleQueue: typeof SimpleQueue;
-  Pipe: typeof Pipe;
-  Connection: typeof Connection;
-  wait: typeof wait;
-  Listener: typeof Listener;
-  Client: typeof Client;
-  Lock: typeof Lock;
-  RLock: typeof RLock;
-  Semaphore: typeof Semaphore;
-  BoundedSemaphore: typeof BoundedSemaphore;
-  Condition: typeof Condition;
-  Event: typeof Event;
-  Barrier: typeof Barrier;
-  Value: typeof Value;
-  RawValue: typeof RawValue;
-  Array: typeof SharedArray;
-  SharedArray: typeof SharedArray;
-  RawArray: typeof RawArray;
 };
 
 function makeContext(method: StartMethod): Context {
@@ -100,43 +44,7 @@ function makeContext(method: StartMethod): Context {
       static override defaultContext: StartMethod | undefined = method;
     },
   }.Process;
-  return Object.freeze({
-    ...errors,
-    startMethod: method,
-    getStartMethod: () => method,
-    getAllStartMethods,
-    setStartMethod,
-    getContext,
-    Process: BoundProcess,
-    task,
-    currentProcess,
-    parentProcess,
-    activeChildren,
-    cpuCount,
-    isMainProcess,
-    SharedMemory,
-    ShareableList,
-    Queue,
-    JoinableQueue,
-    SimpleQueue,
-    Pipe,
-    Connection,
-    wait,
-    Listener,
-    Client,
-    Lock,
-    RLock,
-    Semaphore,
-    BoundedSemaphore,
-    Condition,
-    Event,
-    Barrier,
-    Value,
-    RawValue,
-    Array: SharedArray,
-    SharedArray,
-    RawArray,
-  });
+  return Object.freeze({ ...root, startMethod: method, getStartMethod: () => method, Process: BoundProcess });
 }
 
 const contexts = new Map<StartMethod, Context>();

@@ -262,8 +262,9 @@ test('async_wait_is_resolved_by_a_wake_from_a_worker_thread', bounded, async () 
     })();`,
     { eval: true, workerData: sab },
   );
+  const exited = new Promise((r) => worker.once('exit', r)); // before awaiting: it may exit first
   assert.equal(await waiting, 'ok');
-  await new Promise((r) => worker.once('exit', r));
+  await exited;
 });
 
 test('async_wait_reports_not_equal_and_timed_out', bounded, async () => {
