@@ -173,11 +173,17 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     while (this.#pending.length > 0) {
       this.#locked(await lockAsync(h, PUT_MUTEX));
       try {
-        await this.ring.write(this.#pending[0]);
+        // Everything that fits now, then the next item waiting for room.
+        let written = 0;
+        while (written < this.#pending.length && this.ring.tryWrite(this.#pending[written])) written++;
+        this.#pending.splice(0, written);
+        if (this.#pending.length > 0) {
+          await this.ring.write(this.#pending[0]);
+          this.#pending.shift();
+        }
       } finally {
         unlock(h, PUT_MUTEX);
       }
-      this.#pending.shift();
     }
   }
 

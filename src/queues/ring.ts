@@ -14,6 +14,7 @@
 //   [128..144) tokens of the threads holding the writing end (connections)
 //   [144..160) tokens of the threads holding the reading end (connections)
 //   [160] writing-end handles sent and not yet attached; [161] reading-end ones
+//   [176] bytes of room a sleeping writer waits for (see #waitForRoom)
 //   data: bytes [HEADER_BYTES, HEADER_BYTES + capacity)
 // Counters sit 64 bytes apart so writer and reader do not share a cache line.
 //
@@ -59,6 +60,7 @@ export const READER_HOLDERS = 144;
 export const HOLDER_SLOTS = 16;
 export const WRITER_PENDING = 160;
 export const READER_PENDING = 161;
+const ROOM_WANTED = 176;
 const HEADER_BYTES = 1024;
 
 const enum Kind {
@@ -129,6 +131,20 @@ export class Ring {
     wake(this.header, TAIL);
   }
 
+  /**
+   * Before a writer sleeps for room: records how much it wants — a quarter of
+   * the ring, or its frame if larger — so the reader wakes it once, when that
+   * much is free, rather than after every frame. Returns the head value to
+   * sleep on. Ordering: ROOM_WANTED is stored before the sleeper count is
+   * raised (in wait.ts), and the reader reads the count before ROOM_WANTED;
+   * all sequentially consistent, so a reader that sees the sleeper sees its
+   * wish. Only the put mutex's holder waits for room, so one wish at a time.
+   */
+  #wantRoom(need: number): number {
+    Atomics.store(this.header, ROOM_WANTED, Math.min(this.capacity, Math.max(need, this.capacity >> 2)));
+    return Atomics.load(this.header, HEAD);
+  }
+
   /** The frames of one message: [kind, start, length][], without copying. */
   #frames(bytes: Uint8Array): [Kind, Uint8Array, number, number][] {
     if (bytes.length <= this.#maxChunk) return [[Kind.Full, bytes, 0, bytes.length]];
@@ -160,7 +176,7 @@ export class Ring {
       while (this.#free() < need) {
         const err = abandoned?.();
         if (err) throw err;
-        waitSync(this.header, HEAD, Atomics.load(this.header, HEAD), SLICE_MS);
+        waitSync(this.header, HEAD, this.#wantRoom(need), SLICE_MS);
       }
       this.#writeFrame(kind, src, start, len);
     }
@@ -175,7 +191,7 @@ export class Ring {
       while (this.#free() < need) {
         const err = abandoned?.();
         if (err) throw err;
-        await waitAsync(this.header, HEAD, Atomics.load(this.header, HEAD), SLICE_MS);
+        await waitAsync(this.header, HEAD, this.#wantRoom(need), SLICE_MS);
       }
       this.#writeFrame(kind, src, start, len);
     }
@@ -221,7 +237,9 @@ export class Ring {
       out.set(this.#data.subarray(0, len - first), first);
     }
     Atomics.store(this.header, HEAD, (head + FRAME_HEADER + pad8(len)) | 0); // free the space
-    wake(this.header, HEAD);
+    // Wake a writer only once the room it waits for is free: it then writes
+    // many frames per wake-up instead of one (see #waitForRoom).
+    if (Atomics.load(this.header, HEAD + 1) > 0 && this.#free() >= Atomics.load(this.header, ROOM_WANTED)) wake(this.header, HEAD);
     return [kind, out];
   }
 
