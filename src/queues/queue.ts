@@ -204,11 +204,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     } finally {
       unlock(h, GET_MUTEX);
     }
-    if (!bytes) {
-      this.#reapDeadWriter();
-      throw new Empty();
-    }
-    return decode<T>(bytes);
+    return this.#delivered(bytes);
   }
 
   getSync(options?: BlockingOptions): T {
@@ -225,6 +221,11 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     } finally {
       unlock(h, GET_MUTEX);
     }
+    return this.#delivered(bytes);
+  }
+
+  /** The item read by a get, or Empty (after reaping a dead writer) when none came. */
+  #delivered(bytes: Uint8Array | null): T {
     if (!bytes) {
       this.#reapDeadWriter();
       throw new Empty();

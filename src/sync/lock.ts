@@ -9,7 +9,7 @@ import { registerHandleType, shareable, type HandleData } from '../codec/handles
 import { deadlineOf, runAsync, runSync, signalOf, type AcquireOptions, type Operation } from '../shm/drive.js';
 import { isHeldByMe, lockOp, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
 import type { BlockHandle } from '../shm/arena.js';
-import { guard, SharedWords } from './shared-words.js';
+import { acquiredGuard, SharedWords, withAcquired } from './shared-words.js';
 
 export class Lock {
   protected readonly words: SharedWords;
@@ -72,19 +72,13 @@ export class Lock {
   _restore(_depth: number): void {}
 
   /** Runs `fn` holding the lock, and releases it even if `fn` throws. */
-  async withLock<T>(fn: () => T | Promise<T>): Promise<T> {
-    await this.acquire();
-    try {
-      return await fn();
-    } finally {
-      this.release();
-    }
+  withLock<T>(fn: () => T | Promise<T>): Promise<T> {
+    return withAcquired(this, fn);
   }
 
   /** `using _ = lock.lockSync()`: holds the lock until the end of the block. */
   lockSync(options?: AcquireOptions | number): Disposable {
-    if (!this.acquireSync(options)) throw new Error('lockSync(): the lock could not be acquired in time');
-    return guard(() => this.release());
+    return acquiredGuard(this, options, 'lock');
   }
 
   [shareable](): HandleData {

@@ -9,7 +9,7 @@ import { registerHandleType, shareable, type HandleData } from '../codec/handles
 import { deadlineOf, runAsync, runSync, signalOf, sliceUntil, type AcquireOptions, type Operation } from '../shm/drive.js';
 import { wake } from '../shm/wait.js';
 import type { BlockHandle } from '../shm/arena.js';
-import { guard, SharedWords } from './shared-words.js';
+import { acquiredGuard, SharedWords, withAcquired } from './shared-words.js';
 
 const VALUE = 0;
 const BOUND = 2;
@@ -70,18 +70,12 @@ export class Semaphore {
     return Atomics.load(this.i32, VALUE);
   }
 
-  async withLock<T>(fn: () => T | Promise<T>): Promise<T> {
-    await this.acquire();
-    try {
-      return await fn();
-    } finally {
-      this.release();
-    }
+  withLock<T>(fn: () => T | Promise<T>): Promise<T> {
+    return withAcquired(this, fn);
   }
 
   lockSync(options?: AcquireOptions | number): Disposable {
-    if (!this.acquireSync(options)) throw new Error('lockSync(): the semaphore could not be acquired in time');
-    return guard(() => this.release());
+    return acquiredGuard(this, options, 'semaphore');
   }
 
   [shareable](): HandleData {

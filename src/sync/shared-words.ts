@@ -22,6 +22,28 @@ export class SharedWords {
   }
 }
 
+interface Acquirable {
+  acquire(): Promise<boolean>;
+  acquireSync(options?: unknown): boolean;
+  release(): void;
+}
+
+/** withLock(fn) of every lock-like object: runs `fn` holding it, releasing it even if `fn` throws. */
+export async function withAcquired<T>(lock: Acquirable, fn: () => T | Promise<T>): Promise<T> {
+  await lock.acquire();
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+/** lockSync() of every lock-like object: acquires now and returns the scoped guard. */
+export function acquiredGuard(lock: Acquirable, options: unknown, what: string): Disposable {
+  if (!lock.acquireSync(options)) throw new Error(`lockSync(): the ${what} could not be acquired in time`);
+  return guard(() => lock.release());
+}
+
 /** A disposable that runs `release` once: the scoped guard of lockSync(). */
 export function guard(release: () => void): Disposable {
   let done = false;
