@@ -55,6 +55,7 @@ export async function runAsync<T>(op: Operation<T>, signal?: AbortSignal): Promi
 
 /** Checks options as Python checks block/timeout; returns the deadline (Date.now() based). */
 export function deadlineOf(options: AcquireOptions | number | undefined, what = 'timeout'): number {
+  if (options === undefined) return Infinity; // the common case: nothing to check, nothing allocated
   const opts = typeof options === 'number' || options === undefined ? { timeout: options } : options;
   if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object { block?, timeout?, signal? }');
   const { timeout } = opts;

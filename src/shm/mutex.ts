@@ -11,18 +11,25 @@
 // consistent): a store of 0 by unlock() is seen by the next compareExchange
 // together with every write the holder made before it.
 import { isDead, token } from './liveness.js';
-import { runAsync, runSync, sliceUntil, type Operation } from './drive.js';
+import { runAsync, runSync, SLICE_MS, sliceUntil, type Operation } from './drive.js';
 import { wake } from './wait.js';
 
 export type LockOutcome = 'acquired' | 'recovered' | 'timeout';
 
-/** One attempt: 'acquired', 'recovered' (from a dead holder) or 'timeout' (held by a live one). */
+/** One attempt, no waiting: 'acquired', 'recovered' (from a dead holder) or 'timeout' (held by a live one). */
 export function tryLock(i32: Int32Array, index: number): LockOutcome {
-  const me = token();
-  const holder = Atomics.compareExchange(i32, index, 0, me);
-  if (holder === 0) return 'acquired';
-  if (holder !== me && isDead(holder) && Atomics.compareExchange(i32, index, holder, me) === holder) return 'recovered';
-  return 'timeout';
+  if (Atomics.compareExchange(i32, index, 0, token()) === 0) return 'acquired';
+  return tryRecover(i32, index) ? 'recovered' : 'timeout';
+}
+
+/**
+ * Takes the mutex over if its holder is dead. Checking costs a system call
+ * when the holder is in another process, so waiters do it once per slice,
+ * not on every attempt.
+ */
+function tryRecover(i32: Int32Array, index: number): boolean {
+  const holder = Atomics.load(i32, index);
+  return holder !== 0 && holder !== token() && isDead(holder) && Atomics.compareExchange(i32, index, holder, token()) === holder;
 }
 
 /** The holder's token (0 when free). */
@@ -36,9 +43,17 @@ export function isHeldByMe(i32: Int32Array, index: number): boolean {
 
 /** Takes the mutex, sleeping while a live holder has it, until `deadline` (Date.now() based). */
 export function* lockOp(i32: Int32Array, index: number, deadline: number): Operation<LockOutcome> {
+  const me = token();
+  let livenessCheckAt = -1; // set at the first failure: holders are checked after a slice of waiting
   for (;;) {
-    const outcome = tryLock(i32, index);
-    if (outcome !== 'timeout' || Date.now() >= deadline) return outcome;
+    if (Atomics.compareExchange(i32, index, 0, me) === 0) return 'acquired';
+    const now = Date.now();
+    if (livenessCheckAt < 0) livenessCheckAt = now + SLICE_MS;
+    else if (now >= livenessCheckAt) {
+      if (tryRecover(i32, index)) return 'recovered';
+      livenessCheckAt = now + SLICE_MS;
+    }
+    if (now >= deadline) return 'timeout';
     const holder = Atomics.load(i32, index);
     if (holder !== 0) yield { i32, index, expected: holder, ms: sliceUntil(deadline) };
   }
@@ -62,4 +77,11 @@ export function lockAsync(i32: Int32Array, index: number, timeoutMs?: number, si
 export function unlock(i32: Int32Array, index: number): void {
   Atomics.store(i32, index, 0);
   wake(i32, index, 1);
+}
+
+/** Frees the mutex if it is held (by anyone); false if it was free. */
+export function unlockIfHeld(i32: Int32Array, index: number): boolean {
+  if (Atomics.exchange(i32, index, 0) === 0) return false;
+  wake(i32, index, 1);
+  return true;
 }

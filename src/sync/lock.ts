@@ -7,7 +7,7 @@
 // Words: [0] holder token, [1] sleepers.
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { deadlineOf, runAsync, runSync, signalOf, type AcquireOptions, type Operation } from '../shm/drive.js';
-import { isHeldByMe, lockOp, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
+import { isHeldByMe, lockOp, tryLock, unlockIfHeld, type LockOutcome } from '../shm/mutex.js';
 import type { BlockHandle } from '../shm/arena.js';
 import { acquiredGuard, SharedWords, withAcquired } from './shared-words.js';
 
@@ -47,8 +47,7 @@ export class Lock {
 
   /** Releases the lock (from any thread or process); RangeError if it is not held. */
   release(): void {
-    if (Atomics.load(this.i32, 0) === 0) throw new RangeError('semaphore or lock released too many times');
-    unlock(this.i32, 0);
+    if (!unlockIfHeld(this.i32, 0)) throw new RangeError('semaphore or lock released too many times');
   }
 
   // ---- for Condition and Barrier ----------------------------------------------

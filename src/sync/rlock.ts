@@ -3,7 +3,10 @@
 // lock is free once it has released as many times as it acquired. Recovered
 // from a dead owner as Lock is (the taker starts at depth 1).
 //
-// Words: [0] owner token (shm/mutex.ts), [1] sleepers, [2] depth (written only by the owner).
+// Words: [0] owner token (shm/mutex.ts), [1] sleepers, [2] depth. The depth
+// is read and written only by the owner, with plain accesses: the Atomics on
+// word 0 that hand the lock over order them (a new owner sees the last depth
+// written before the unlock that freed it).
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { ProcessError } from '../errors.js';
 import { deadlineOf, type AcquireOptions } from '../shm/drive.js';
@@ -18,7 +21,7 @@ export class RLock extends Lock {
   override acquire(options?: AcquireOptions | number): Promise<boolean> {
     if (isHeldByMe(this.i32, 0)) {
       deadlineOf(options); // still validates the options
-      Atomics.add(this.i32, DEPTH, 1);
+      this.i32[DEPTH]++;
       return Promise.resolve(true);
     }
     return super.acquire(options);
@@ -27,38 +30,38 @@ export class RLock extends Lock {
   override acquireSync(options?: AcquireOptions | number): boolean {
     if (isHeldByMe(this.i32, 0)) {
       deadlineOf(options);
-      Atomics.add(this.i32, DEPTH, 1);
+      this.i32[DEPTH]++;
       return true;
     }
     return super.acquireSync(options);
   }
 
   protected override took(outcome: LockOutcome): boolean {
-    if (outcome !== 'timeout') Atomics.store(this.i32, DEPTH, 1);
+    if (outcome !== 'timeout') this.i32[DEPTH] = 1;
     return super.took(outcome);
   }
 
   /** Releases one level; ProcessError when this thread does not own the lock. */
   override release(): void {
     if (!isHeldByMe(this.i32, 0)) throw new ProcessError('cannot release un-acquired lock: this thread does not own the RLock');
-    const depth = Atomics.sub(this.i32, DEPTH, 1) - 1;
+    const depth = --this.i32[DEPTH];
     if (depth <= 0) {
-      Atomics.store(this.i32, DEPTH, 0);
+      this.i32[DEPTH] = 0;
       unlock(this.i32, 0);
     }
   }
 
   /** Releases every level this thread holds and returns how many (for Condition.wait). */
   override _releaseAll(): number {
-    const depth = Atomics.load(this.i32, DEPTH);
-    Atomics.store(this.i32, DEPTH, 0);
+    const depth = this.i32[DEPTH];
+    this.i32[DEPTH] = 0;
     unlock(this.i32, 0);
     return depth;
   }
 
   /** Restores `depth` levels after a _releaseAll() and a re-acquire. */
   override _restore(depth: number): void {
-    Atomics.store(this.i32, DEPTH, depth);
+    this.i32[DEPTH] = depth;
   }
 }
 
