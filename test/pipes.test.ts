@@ -164,6 +164,27 @@ for (const method of [...methods, 'mixed'] as const) {
       assert.equal(p.exitCode, 0);
     });
 
+    it('every chunked message arrives whole: 300 × 64 KiB through a 64 KiB ring', async () => {
+      const [r, w] = Pipe(false, { bufferSize: 64 * 1024 });
+      const [ackR, ackW] = Pipe(false);
+      const p = new (ctx(1).Process)({
+        target: (r: Connection, ack: Connection, n: number) => {
+          const buf = new Uint8Array(64 * 1024);
+          let whole = 0;
+          for (let i = 0; i < n; i++) {
+            const len = r.recvBytesIntoSync(buf);
+            if (len === buf.length && buf[0] === i % 251 && buf[len - 1] === i % 251) whole++;
+          }
+          ack.sendSync(whole);
+        },
+        args: [r, ackW, 300],
+      });
+      p.start();
+      for (let i = 0; i < 300; i++) await w.sendBytes(new Uint8Array(64 * 1024).fill(i % 251));
+      assert.equal(await ackR.recv(), 300);
+      await p.join();
+    });
+
     it('a child killed mid-send leaves the pipe usable', async () => {
       const [a, b] = Pipe(true, { bufferSize: 4096 });
       const p = new (ctx(1).Process)({

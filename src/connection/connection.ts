@@ -22,7 +22,7 @@ import {
 } from '../queues/ring.js';
 import { hold, isHeld, release } from './ends.js';
 
-const DEFAULT_BUFFER = 1 << 16;
+const DEFAULT_BUFFER = 1 << 20; // 1 MiB per direction; pages are touched only as used
 
 interface ConnectionHandle {
   read: SegmentHandle | null;

@@ -258,25 +258,33 @@ export class Ring {
     let partial: Uint8Array | null = null;
     let filled = 0;
     const step = (): Uint8Array | null | 'wait' => {
-      while (this.hasData()) {
-        const [kind, payload] = this.#readFrame();
-        if (kind === Kind.Full) return payload; // (drops a partial message of a writer that died)
-        if (kind === Kind.First) {
-          partial = new Uint8Array(new Float64Array(payload.buffer, 0, 1)[0]);
-          filled = 0;
-        } else if (partial) {
-          partial.set(payload, filled);
-          filled += payload.length;
-          if (kind === Kind.Last) return partial;
-        } else if (kind === Kind.Last) this.onOrphanMessage(); // the rest of a message whose reader died: skipped
+      for (;;) {
+        while (this.hasData()) {
+          const [kind, payload] = this.#readFrame();
+          if (kind === Kind.Full) return payload; // (drops a partial message of a writer that died)
+          if (kind === Kind.First) {
+            partial = new Uint8Array(new Float64Array(payload.buffer, 0, 1)[0]);
+            filled = 0;
+          } else if (partial) {
+            partial.set(payload, filled);
+            filled += payload.length;
+            if (kind === Kind.Last) return partial;
+          } else if (kind === Kind.Last) this.onOrphanMessage(); // the rest of a message whose reader died: skipped
+        }
+        if (partial) {
+          // The writer holds the put mutex for the whole message and publishes
+          // its last frame before it unlocks: a free or dead mutex means it is
+          // done or dead, and if a frame arrived meanwhile, read on.
+          const writer = holderOf(this.header, PUT_MUTEX);
+          if (writer === 0 || isDead(writer)) {
+            if (this.hasData()) continue;
+            partial = null; // it died mid-message
+          }
+        }
+        // Writers publish before they go, so after seeing them gone, re-check for data.
+        if (!partial && ended?.() && !this.hasData()) return null;
+        return partial || Date.now() < deadline ? 'wait' : null;
       }
-      if (partial) {
-        const writer = holderOf(this.header, PUT_MUTEX);
-        if (writer === 0 || isDead(writer)) partial = null; // the writer died mid-message
-      }
-      // Writers publish before they go, so after seeing them gone, re-check for data.
-      if (!partial && ended?.() && !this.hasData()) return null;
-      return partial || Date.now() < deadline ? 'wait' : null;
     };
     const sliceFor = () => (partial ? SLICE_MS : Math.min(SLICE_MS, Math.max(0, deadline - Date.now())));
     // Synchronous loop when `sleep` is synchronous, asynchronous otherwise.
