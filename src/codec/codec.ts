@@ -7,6 +7,8 @@
 //   V8 (0x06): v8.serialize() output of a value that needs no rewriting
 //   MARKED (0x07): v8.serialize() output of a rewritten copy in which shareable
 //     objects and errors were replaced by marker objects; decode() revives them.
+//   BYTES (0x08): a plain Uint8Array or Buffer, its bytes as they are (arrives
+//     as a Uint8Array, as structured clone delivers a Buffer).
 //
 // Encoding first scans the value: an unsendable part (a function, a symbol, a
 // host object) is reported with a TypeError that names where it was, before
@@ -24,6 +26,7 @@ const enum Tag {
   String = 5,
   V8 = 6,
   Marked = 7,
+  Bytes = 8,
 }
 
 /** Key of marker objects; a NUL-prefixed key no user object has. */
@@ -84,6 +87,12 @@ export function encode(value: unknown, what = 'value', sabs?: SharedArrayBuffer[
       return encodeString(value);
     case 'object':
       if (value === null) return tagOnly[Tag.Null];
+      if (value instanceof Uint8Array && (value.constructor === Uint8Array || Buffer.isBuffer(value))) {
+        const out = new Uint8Array(1 + value.length);
+        out[0] = Tag.Bytes;
+        out.set(value, 1);
+        return out;
+      }
       break;
   }
   const marked = scan(value, what, new Set());
@@ -120,6 +129,8 @@ export function decode<T = unknown>(bytes: Uint8Array, sabs?: readonly SharedArr
       return decodeString(bytes) as T;
     case Tag.V8:
       return v8.deserialize(bytes.subarray(1)) as T;
+    case Tag.Bytes:
+      return bytes.subarray(1) as T; // the message is ours alone: no copy
     case Tag.Marked:
       receivedList = sabs ?? null;
       try {
