@@ -13,7 +13,7 @@
  * therefore comparable between threads and processes on the same machine
  * (the same clock as Python's time.perf_counter()).
  */
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread, type Worker } from 'node:worker_threads';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -133,4 +133,32 @@ export async function loadMultiproc(): Promise<any | null> {
       'build it with `npx tsc`. Measuring Node peers only');
     return null;
   }
+}
+
+/** Messages from a worker, one per call, in order; a worker error rejects. */
+export function mailbox(w: Worker): () => Promise<any> {
+  const box: any[] = [];
+  const waiters: [(v: any) => void, (e: unknown) => void][] = [];
+  let failed: unknown = null;
+  w.on('message', (m) => (waiters.length ? waiters.shift()![0](m) : box.push(m)));
+  w.on('error', (e) => {
+    failed = e;
+    for (const [, rej] of waiters.splice(0)) rej(e);
+  });
+  return () => (box.length ? Promise.resolve(box.shift()) : failed ? Promise.reject(failed) : new Promise((res, rej) => waiters.push([res, rej])));
+}
+
+/**
+ * `p`, or a rejection naming `what` once `ms` pass first (then `onTimeout` runs,
+ * e.g. to kill a stuck child): a benchmark fails instead of hanging.
+ */
+export function deadline<T>(p: Promise<T>, ms: number, what: string, onTimeout?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new Error(`${what}: no answer within ${ms / 1000} s`));
+    }, ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

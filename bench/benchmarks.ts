@@ -16,8 +16,12 @@ export interface BenchEntry {
 
 export const BENCHMARKS: BenchEntry[] = [
   { name: 'process_start', about: 'Process start / first instruction / start+join latency' },
-  // To come, mirroring the Python scripts: queue_throughput, pipe_roundtrip,
-  // value_lock, manager_ops, pool_map, large_array, joinable_queue.
+  { name: 'queue_throughput', about: 'Queue / SimpleQueue producer -> consumer msg/s and MB/s' },
+  { name: 'pipe_roundtrip', about: 'Pipe ping-pong latency and sendBytes throughput' },
+  { name: 'joinable_queue', about: 'JoinableQueue taskDone()/join() overhead vs a plain Queue' },
+  { name: 'large_array', about: '64 MiB through a Queue, a Pipe and SharedMemory' },
+  { name: 'value_lock', about: 'Value(\'i\') increments under its lock, Lock acquire/release, Array(\'d\', 1M) access' },
+  // To come, mirroring the Python scripts: manager_ops, pool_map.
 ];
 
 export const moduleFile = (e: BenchEntry): string => e.module ?? `${e.name}.ts`;
