@@ -4,9 +4,14 @@
 // stopped by terminate(), where no JavaScript of the worker runs any more.
 // Locks use it to tell that a holder thread is gone (a whole process that dies
 // is seen through its pid instead: a SIGKILL runs no cleanup at all).
+#include <unistd.h>
+
 #include <atomic>
 #include <cerrno>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 
 #include "addon.h"
 
@@ -48,10 +53,66 @@ void StoreOnExit(const v8::FunctionCallbackInfo<v8::Value>& args) {
   node::AddEnvironmentCleanupHook(isolate, RunExitStore, new ExitStore{store, static_cast<size_t>(offset), value});
 }
 
+// ---- fds that end with their thread -------------------------------------------
+// A worker thread's fds belong to the whole process: a worker that ends (or is
+// terminated) would leak the segment fds it opened. trackFd(fd) puts an fd in
+// its environment's set, closed when that environment is torn down;
+// closeTrackedFd(fd) closes it earlier and takes it out of the set, so no fd
+// is ever closed twice (a reused number could belong to someone else by then).
+std::mutex fds_mu;
+std::map<node::Environment*, std::set<int>> fds_by_env;
+
+void CloseEnvFds(void* arg) {
+  auto* env = static_cast<node::Environment*>(arg);
+  std::set<int> fds;
+  {
+    std::lock_guard<std::mutex> lock(fds_mu);
+    auto it = fds_by_env.find(env);
+    if (it == fds_by_env.end()) return;
+    fds.swap(it->second);
+    fds_by_env.erase(it);
+  }
+  for (int fd : fds) close(fd);
+}
+
+int FdArg(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  return args[0]->IsInt32() ? args[0].As<v8::Int32>()->Value() : -1;
+}
+
+void TrackFd(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  int fd = FdArg(args);
+  node::Environment* env = node::GetCurrentEnvironment(isolate->GetCurrentContext());
+  if (fd < 0 || env == nullptr) return ThrowErrno(isolate, "trackFd", EINVAL);
+  bool first;
+  {
+    std::lock_guard<std::mutex> lock(fds_mu);
+    auto [it, inserted] = fds_by_env.try_emplace(env);
+    first = inserted;
+    it->second.insert(fd);
+  }
+  if (first) node::AddEnvironmentCleanupHook(isolate, CloseEnvFds, env);
+}
+
+void CloseTrackedFd(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  int fd = FdArg(args);
+  node::Environment* env = node::GetCurrentEnvironment(isolate->GetCurrentContext());
+  bool owned = false;
+  {
+    std::lock_guard<std::mutex> lock(fds_mu);
+    auto it = fds_by_env.find(env);
+    if (it != fds_by_env.end()) owned = it->second.erase(fd) > 0;
+  }
+  if (owned) close(fd);
+}
+
 }  // namespace
 
 void InitLiveness(v8::Local<v8::Context> context, v8::Local<v8::Object> exports) {
   SetMethod(context, exports, "storeOnExit", StoreOnExit);
+  SetMethod(context, exports, "trackFd", TrackFd);
+  SetMethod(context, exports, "closeTrackedFd", CloseTrackedFd);
 }
 
 }  // namespace multiproc

@@ -29,6 +29,10 @@ export interface NativeAddon {
   // native/liveness.cc
   /** Stores `value` into the int32 at `byteOffset` when this thread's environment is torn down (even by terminate()). */
   storeOnExit(sab: SharedArrayBuffer, byteOffset: number, value: number): void;
+  /** Closes `fd` when this thread's environment is torn down (a worker's fds belong to the whole process). */
+  trackFd(fd: number): void;
+  /** Closes a tracked fd now (and no more at teardown); does nothing for an fd this thread does not track. */
+  closeTrackedFd(fd: number): void;
 
   // native/shm.cc — segments as SharedArrayBuffers. Mapping one segment again anywhere in this
   // process (any thread) returns the same memory at the same address; it is unmapped when the

@@ -19,14 +19,12 @@ export type SegmentHandle =
 
 let counter = 0;
 const attached = new Map<string, WeakRef<Segment>>();
-/** Closes this isolate's fd of a segment once the Segment is collected. */
-const fdCloser = new FinalizationRegistry<number>((fd) => {
-  try {
-    native()?.closeFd(fd);
-  } catch {
-    /* already closed */
-  }
-});
+/**
+ * This isolate's fd of a segment is closed once the Segment is collected, or
+ * when the thread ends (a worker's fds belong to the whole process, and a
+ * terminated worker runs no finalizers): see trackFd in native/liveness.cc.
+ */
+const fdCloser = new FinalizationRegistry<number>((fd) => native()?.closeTrackedFd(fd));
 
 export class Segment {
   private constructor(
@@ -36,7 +34,10 @@ export class Segment {
     private readonly fd: number,
   ) {
     attached.set(id, new WeakRef(this));
-    if (fd >= 0) fdCloser.register(this, fd);
+    if (fd >= 0) {
+      native()!.trackFd(fd);
+      fdCloser.register(this, fd);
+    }
   }
 
   /** A new zero-filled segment of `size` bytes. */
