@@ -22,16 +22,15 @@
  * `await acquire()`/release), and contended (2 and 4 children, one Lock).
  *
  * Timed region: children first wait on a Barrier(P+1) that the parent joins
- * 250 ms after starting them (so the warm spare child that multiproc boots in
- * the background after each start() is not booting during the timed loop;
- * on 2 cores it would be), then each stamps
+ * once all of them wait there, then each stamps
  * process.hrtime.bigint() (CLOCK_MONOTONIC, comparable between threads and
  * processes) before and after its loop into a RawArray('d'); rate =
  * P*K / (latest end - earliest start). Process start-up is excluded, as in
  * Python (which stamps perf_counter() after its Barrier).
- * The total count is larger than Python's (ours is ~100x faster, and a
- * 40 000-increment run would last well under a millisecond): quick 1 M,
- * normal 4 M; the figures are rates, so they compare as Python's do.
+ * The total count is larger than Python's (40 000 / 400 000): at ours 5-50x
+ * the rate, such a run lasts a few milliseconds, mostly spent before the JIT
+ * has compiled the loop. Quick 1 M, normal 4 M (JIT warm-up included); the
+ * figures are rates, so they compare as Python's do.
  *
  * Part B - Array('d', 1_000_000) (synchronized, 8 MB) accessed from a child:
  *   slice_write_from_list          arr.set(numberArray) under the lock (Python: arr[:] = list)
@@ -41,13 +40,16 @@
  *   memoryview_read_new_bytes      arr.slice() (a new Float64Array: allocation + first touch)
  * each cold (first run) and warm (median of the next 3), and element-wise
  * arr[i] = 1.5 / s += arr[i] over the first N elements (quick 20 000, normal
- * 200 000, as Python; ours keeps the median of 3 passes, the first being
+ * 200 000, as Python; ours keeps the median of 5 passes, the first being
  * mostly unoptimized code). Python's element access takes the lock on every
  * element; ours is plain typed-array indexing (what a user writes; each
  * aligned element access is atomic on its own). Both forms are reported:
  * array_d_elementwise_*_ops_per_s (plain) and locked_array_d_elementwise_*
  * (acquireSync/release around each element, Python's semantics); both pair
  * with Python's figure.
+ * Warm spare children are turned off (MULTIPROC_WARM_SPARES=0): multiproc
+ * otherwise boots one in the background after each start(), and on 2 cores
+ * that boot would overlap the timed loops (Python's fork has no such work).
  * Repetitions: quick 1, normal 3 (median); --reps N.
  */
 import {
@@ -56,8 +58,6 @@ import {
 
 const BENCH = 'value_lock';
 const NPROCS = [1, 2, 4];
-/** Pause before releasing the children (see startJoin). */
-const SPARE_PAUSE_MS = 250;
 const ARRAY_OPS = [
   'slice_write_from_list', 'slice_read_to_list', 'memoryview_write',
   'memoryview_read_into_prealloc', 'memoryview_read_new_bytes',
@@ -156,21 +156,23 @@ function arrayChild(arr: any, nElem: number, ops: string[], out: Float64Array, b
   if (box.list![n - 1] !== n - 1 || box.copy![n - 1] !== n - 1 || dst[n - 1] !== n - 1) throw new Error('array contents wrong');
   box.list = undefined;
   box.copy = undefined;
-  // Element-wise: 3 passes each, the median kept (the first pass runs mostly
-  // before the JIT has compiled the loop; quick mode's 20 000 elements are few).
+  // Element-wise: 5 passes each, the median kept (the first passes run
+  // mostly before the JIT has compiled the loop; quick mode's 20 000 elements
+  // are few). Each sum is kept in a local: a captured `let` updated in the
+  // loop would box every intermediate double, which measures the closure.
   const base = 2 * ops.length;
   const passes = (fn: () => void): number => {
     const d: number[] = [];
-    for (let r = 0; r < 3; r++) {
+    for (let r = 0; r < 5; r++) {
       const t0 = now();
       fn();
       d.push(now() - t0);
     }
-    return d.sort((a, b) => a - b)[1];
+    return d.sort((a, b) => a - b)[2];
   };
   let s = 0;
   out[base] = passes(() => { for (let i = 0; i < nElem; i++) arr[i] = 1.5; });
-  out[base + 1] = passes(() => { s = 0; for (let i = 0; i < nElem; i++) s += arr[i]; });
+  out[base + 1] = passes(() => { let acc = 0; for (let i = 0; i < nElem; i++) acc += arr[i]; s = acc; });
   if (s !== 1.5 * nElem) throw new Error(`element-wise sum ${s}`);
   // Python's semantics: every element access takes the lock.
   out[base + 2] = passes(() => {
@@ -181,12 +183,13 @@ function arrayChild(arr: any, nElem: number, ops: string[], out: Float64Array, b
     }
   });
   out[base + 3] = passes(() => {
-    s = 0;
+    let acc = 0;
     for (let i = 0; i < nElem; i++) {
       lock.acquireSync();
-      s += arr[i];
+      acc += arr[i];
       lock.release();
     }
+    s = acc;
   });
   if (s !== 1.5 * nElem) throw new Error(`locked element-wise sum ${s}`);
 }
@@ -195,17 +198,14 @@ function arrayChild(arr: any, nElem: number, ops: string[], out: Float64Array, b
 
 /**
  * Starts one child per args list and joins them. With `barrier` (whose
- * parties are the children and the parent), the parent first lets
- * SPARE_PAUSE_MS pass, then joins the barrier: multiproc boots a warm spare
- * child in the background after each start(), and on 2 cores that boot
- * would otherwise overlap the timed region (Python's fork has no such work).
+ * parties are the children and the parent), the parent joins the barrier
+ * once every child waits there, so that the timed loops start together.
  */
 async function startJoin(ctx: any, target: (...a: any[]) => unknown, argsList: unknown[][], barrier?: any): Promise<void> {
   const ps = argsList.map((args) => new ctx.Process({ target, args }));
   for (const p of ps) p.start();
   try {
     if (barrier) {
-      await new Promise((r) => setTimeout(r, SPARE_PAUSE_MS));
       // A child that ended before the barrier (it failed to start, or threw)
       // would leave the others waiting forever: break the barrier instead.
       while (barrier.nWaiting < ps.length) {
@@ -327,6 +327,7 @@ async function measure(mp: any, impl: string, args: Args): Promise<void> {
 }
 
 export async function main(args: Args = parseArgs()): Promise<void> {
+  process.env.MULTIPROC_WARM_SPARES ??= '0'; // read when multiproc loads (see the top)
   const mp = await loadMultiproc();
   if (!mp) {
     log('# value_lock: multiproc is not available; nothing to measure');

@@ -1,13 +1,18 @@
-// Value: five children each add 1 to a shared counter under its lock (Python: counter.value += 1 with get_lock()).
+// Value: five children each add 1 to a shared counter under its lock (Python: `with counter.get_lock(): counter.value += 1`).
 import { Process, Value, type SynchronizedValue } from 'multiproc';
 
+// Shipped to each child by its source text; the counter arrives attached to the same memory and lock.
 function incrementCounter(counter: SynchronizedValue<number>) {
-  counter.getLock().acquireSync(); // with counter.get_lock():
-  counter.value += 1;
-  counter.getLock().release();
+  const lock = counter.getLock(); // with counter.get_lock():
+  lock.acquireSync();
+  try {
+    counter.value += 1;
+  } finally {
+    lock.release();
+  }
 }
 
-const counter = Value<number>('i', 0) as SynchronizedValue<number>;
+const counter = Value('i', 0); // 'i' = C int; synchronized: an RLock comes with it
 const processes = Array.from({ length: 5 }, () => new Process({ target: incrementCounter, args: [counter] }));
 for (const p of processes) p.start();
 for (const p of processes) await p.join();

@@ -18,13 +18,13 @@ const locked = await run((c: SynchronizedValue<number>, n: number, go: Barrier) 
     c.value += 1;
     c.getLock().release();
   }
-}, Value<number>('i', 0));
+}, Value('i', 0));
 const unlocked = await run((c: SharedValue<number>, n: number, go: Barrier) => {
   go.waitSync();
   for (let i = 0; i < n; i++) c.value += 1;
-}, RawValue<number>('i', 0));
+}, RawValue('i', 0));
 const atomic = await run((c: SharedValue<number>, n: number, go: Barrier) => {
   go.waitSync();
   for (let i = 0; i < n; i++) c.add(1);
-}, RawValue<number>('i', 0));
+}, RawValue('i', 0));
 console.log(`expected 800000 — with getLock(): ${locked}; without a lock: ${unlocked} (updates lost); with add(1): ${atomic}`);

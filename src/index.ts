@@ -28,7 +28,8 @@ export { Event } from './sync/event.js';
 export { Barrier, type BarrierOptions } from './sync/barrier.js';
 export { type AcquireOptions } from './shm/drive.js';
 export { RawValue, SharedValue, SynchronizedValue, Value, type LockOption } from './sharedctypes/value.js';
-export { RawArray, SharedArray, SharedArray as Array, type RawSharedArray, type SynchronizedArray } from './sharedctypes/array.js';
+export { RawArray, SharedArray, SharedArray as Array, type RawSharedArray, type SynchronizedArray, type CharArrayExtras } from './sharedctypes/array.js';
+export { type ArrayOf, type Typecode, type ValueInput, type ValueOf } from './sharedctypes/typecodes.js';
 export { encode as _encode, decode as _decode } from './codec/codec.js';
 
 /** A context: every name of the package root, with children of one kind (Python's get_context()). */

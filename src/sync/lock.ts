@@ -57,6 +57,14 @@ export class Lock {
     return isHeldByMe(this.i32, 0);
   }
 
+  /**
+   * The shared word holding the holder's token (shm/mutex.ts), for data this
+   * lock guards: a value may use plain accesses while this thread holds it.
+   */
+  get _holderWord(): Int32Array {
+    return this.i32;
+  }
+
   /** acquire() as an operation (shm/drive.ts). */
   *_acquireOp(deadline: number): Operation<boolean> {
     return this.took(yield* lockOp(this.i32, 0, deadline));
