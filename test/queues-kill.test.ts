@@ -2,7 +2,7 @@
 // nothing is duplicated, and no item is ever delivered half-written.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Empty, JoinableQueue, Queue, getContext, type Process } from 'multiproc';
+import { Empty, Event, JoinableQueue, Queue, getContext, type Process } from 'multiproc';
 import { assertNoChildrenLeftAfter, methods } from './helpers.ts';
 
 assertNoChildrenLeftAfter();
@@ -41,17 +41,18 @@ for (const method of methods) {
     describe(`a child stopped by ${how}() [${method}]`, () => {
       it('in the middle of a put: the queue stays usable and delivers only whole items', async () => {
         const q = new Queue<Uint8Array>(0, { bufferSize: RING });
+        const started = new Event();
         const p = new ctx.Process({
-          target: (q: Queue<Uint8Array>, size: number) => {
+          target: (q: Queue<Uint8Array>, size: number, started: Event) => {
+            started.set();
             for (let i = 1; ; i++) q.putSync(new Uint8Array(size).fill(i % 250 || 1));
           },
-          args: [q, ITEM],
+          args: [q, ITEM, started],
         });
         p.start();
-        // Let it fill the ring and block in the middle of a multi-frame write
-        // (a put accepts its item, then writes it frame by frame).
-        while (q.qsize() < 1) await new Promise((r) => setTimeout(r, 10));
-        await new Promise((r) => setTimeout(r, 100));
+        // Let it fill the ring and block in the middle of a multi-frame write.
+        assert.equal(await started.wait(20_000), true);
+        await new Promise((r) => setTimeout(r, 200));
         stop(p, how);
         await p.join();
         const tags = await drain(q); // the half-written item is dropped, never delivered
@@ -85,7 +86,14 @@ for (const method of methods) {
         await p.join();
         await puts;
         const theirs: number[] = [];
-        while (!got.empty()) theirs.push(await got.get());
+        for (;;) {
+          try {
+            theirs.push(await got.get({ timeout: 300 }));
+          } catch (err) {
+            if (err instanceof Empty) break;
+            throw err;
+          }
+        }
         const mine = await drain(q);
         const seen = [...theirs, ...mine];
         assert.equal(new Set(seen).size, seen.length, 'an item was delivered twice');
@@ -100,15 +108,17 @@ for (const method of methods) {
   describe(`JoinableQueue with a killed worker [${method}]`, () => {
     it('join() does not hang on the item a killed writer never finished', async () => {
       const q = new JoinableQueue<Uint8Array>(0, { bufferSize: RING });
+      const started = new Event();
       const p = new ctx.Process({
-        target: (q: JoinableQueue<Uint8Array>, size: number) => {
+        target: (q: JoinableQueue<Uint8Array>, size: number, started: Event) => {
+          started.set();
           for (let i = 1; ; i++) q.putSync(new Uint8Array(size).fill(i % 250 || 1));
         },
-        args: [q, ITEM],
+        args: [q, ITEM, started],
       });
       p.start();
-      while (q.qsize() < 1) await new Promise((r) => setTimeout(r, 10));
-      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await started.wait(20_000), true);
+      await new Promise((r) => setTimeout(r, 200));
       p.kill();
       await p.join();
       const tags = await drain(q);

@@ -17,8 +17,8 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     Atomics.add(this.ring.header, WORD_B, 1);
   }
 
-  protected override lostItem(): void {
-    super.lostItem();
+  protected override lostItem(counted: boolean): void {
+    super.lostItem(counted);
     this.taskDone(); // nobody will process it
   }
 

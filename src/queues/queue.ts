@@ -7,9 +7,11 @@
 // feeder threads), unless cancelJoinThread() was called. FIFO per producer:
 // once an item waits in the buffer, later items queue behind it.
 //
-// The ring's word A counts items accepted by put() and not yet got: it is
-// qsize(), and a bounded queue (maxsize > 0) makes put() wait while it is at
-// maxsize (Python's BoundedSemaphore). Items are encoded before anything is
+// The ring's word A counts items not yet got: it is qsize(). A bounded queue
+// (maxsize > 0) counts an item when put() accepts it and waits while the count
+// is at maxsize (Python's BoundedSemaphore); an unbounded one counts an item
+// once it is in the ring, so a producer killed between the two never leaves a
+// phantom item behind. Items are encoded before anything is
 // touched, so an unsendable item fails put() with a TypeError and leaves the
 // queue exactly as it was.
 import { decode, encode } from '../codec/codec.js';
@@ -47,7 +49,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (typeof maxsize !== 'number' || Number.isNaN(maxsize)) throw new TypeError('maxsize must be a number');
     this.#maxsize = maxsize > 0 ? Math.floor(maxsize) : 0;
     this.ring = (options as { ring?: Ring }).ring ?? Ring.create(options.bufferSize ?? DEFAULT_BUFFER);
-    this.ring.onOrphanMessage = () => this.lostItem();
+    this.ring.onOrphanMessage = () => this.lostItem(true);
     attached.set(this.ring.segment.id, new WeakRef(this as Queue<unknown>));
   }
 
@@ -77,6 +79,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this.#locked(lockSync(this.ring.header, PUT_MUTEX));
       try {
         this.ring.writeSync(bytes);
+        this.#published(1);
       } finally {
         unlock(this.ring.header, PUT_MUTEX);
       }
@@ -90,9 +93,18 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Hook for JoinableQueue: an item was accepted. */
   protected accepted(): void {}
 
-  /** An accepted item will never be delivered (its writer or reader died mid-message): uncount it. */
-  protected lostItem(): void {
-    this.#consumed();
+  /** Items reached the ring: an unbounded queue counts them now (see the top). */
+  #published(n: number): void {
+    if (this.#maxsize === 0) Atomics.add(this.ring.header, WORD_A, n);
+  }
+
+  /**
+   * An accepted item will never be delivered (its writer or reader died
+   * mid-message): uncount it, if it was counted — a bounded queue counts at
+   * put(), an unbounded one only once the whole item is in the ring.
+   */
+  protected lostItem(counted: boolean): void {
+    if (counted) this.#consumed();
   }
 
   /**
@@ -108,16 +120,13 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** Takes the put mutex; if it was recovered from a dead writer mid-message, uncounts that message. */
   #locked(outcome: LockOutcome): LockOutcome {
-    if (outcome === 'recovered' && this.ring.takeDeadWriterMessage()) this.lostItem();
+    if (outcome === 'recovered' && this.ring.takeDeadWriterMessage()) this.lostItem(this.#maxsize > 0);
     return outcome;
   }
 
   #tryAccept(): boolean {
     const h = this.ring.header;
-    if (this.#maxsize === 0) {
-      Atomics.add(h, WORD_A, 1);
-      return true;
-    }
+    if (this.#maxsize === 0) return true; // counted once in the ring
     for (;;) {
       const n = Atomics.load(h, WORD_A);
       if (n >= this.#maxsize) return false;
@@ -150,6 +159,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       let written: boolean;
       try {
         written = this.ring.tryWrite(bytes);
+        if (written) this.#published(1);
       } finally {
         unlock(h, PUT_MUTEX);
       }
@@ -177,9 +187,11 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
         let written = 0;
         while (written < this.#pending.length && this.ring.tryWrite(this.#pending[written])) written++;
         this.#pending.splice(0, written);
+        this.#published(written);
         if (this.#pending.length > 0) {
           await this.ring.write(this.#pending[0]);
           this.#pending.shift();
+          this.#published(1);
         }
       } finally {
         unlock(h, PUT_MUTEX);
