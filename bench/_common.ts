@@ -162,3 +162,18 @@ export function deadline<T>(p: Promise<T>, ms: number, what: string, onTimeout?:
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * The entry point of every benchmark file: runs `main` when the file is run
+ * directly (not when run.ts imports it for its compare table), and exits 5 s
+ * after it ends if a leftover handle keeps the process alive (reported, so the
+ * leak is visible).
+ */
+export async function runIfMain(importMetaUrl: string, main: () => Promise<void>): Promise<void> {
+  if (!isMain(importMetaUrl)) return;
+  await main();
+  setTimeout(() => {
+    log('# note: still alive 5 s after the benchmark ended (open handles); exiting');
+    process.exit(process.exitCode ?? 0);
+  }, 5000).unref();
+}

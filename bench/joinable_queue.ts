@@ -23,8 +23,7 @@
  * Repetitions: quick 1, normal 3 (median); --reps N.
  */
 import {
-  type Args, type Compare, emitMedian, isMain, loadMultiproc, log, median, nowNs, parseArgs, reps, size,
-} from './_common.js';
+  type Args, type Compare, emitMedian, loadMultiproc, log, median, nowNs, parseArgs, reps, size, runIfMain } from './_common.js';
 
 const BENCH = 'joinable_queue';
 const METRICS = [
@@ -199,10 +198,4 @@ export async function main(args: Args = parseArgs()): Promise<void> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  await main();
-  setTimeout(() => {
-    log('# note: still alive 5 s after the benchmark ended (open handles); exiting');
-    process.exit(process.exitCode ?? 0);
-  }, 5000).unref();
-}
+await runIfMain(import.meta.url, () => main());

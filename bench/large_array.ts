@@ -27,8 +27,7 @@
  * Repetitions: quick 2, normal 5 (median); --reps N.
  */
 import {
-  type Args, type Compare, deadline, emitMedian, isMain, loadMultiproc, log, median, nowNs, parseArgs, reps,
-} from './_common.js';
+  type Args, type Compare, deadline, emitMedian, loadMultiproc, log, median, nowNs, parseArgs, reps, runIfMain } from './_common.js';
 
 const BENCH = 'large_array';
 const NBYTES = 64 * 1024 * 1024;
@@ -201,10 +200,4 @@ export async function main(args: Args = parseArgs()): Promise<void> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  await main();
-  setTimeout(() => {
-    log('# note: still alive 5 s after the benchmark ended (open handles); exiting');
-    process.exit(process.exitCode ?? 0);
-  }, 5000).unref();
-}
+await runIfMain(import.meta.url, () => main());

@@ -32,9 +32,8 @@ import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import {
-  type Args, type Compare, deadline, emitMedian, isMain, loadMultiproc, log, mailbox, median, nowNs, parseArgs,
-  percentile, reps, size,
-} from './_common.js';
+  type Args, type Compare, deadline, emitMedian, loadMultiproc, log, mailbox, median, nowNs, parseArgs,
+  percentile, reps, size, runIfMain } from './_common.js';
 
 const BENCH = 'pipe_roundtrip';
 const KiB = 1024;
@@ -318,10 +317,4 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   if (mp) await throughputSection(mp, args, R);
 }
 
-if (isMain(import.meta.url)) {
-  await main();
-  setTimeout(() => {
-    log('# note: still alive 5 s after the benchmark ended (open handles); exiting');
-    process.exit(process.exitCode ?? 0);
-  }, 5000).unref();
-}
+await runIfMain(import.meta.url, () => main());

@@ -25,9 +25,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  type Args, type Compare, emit, isMain, loadMultiproc, log, median, msBetween,
-  nowNs, parseArgs, percentile, size,
-} from './_common.js';
+  type Args, type Compare, emit, loadMultiproc, log, median, msBetween,
+  nowNs, parseArgs, percentile, size, runIfMain } from './_common.js';
 
 const BENCH = 'process_start';
 const WHAT = ['start_call_ms', 'child_running_ms', 'start_join_ms'] as const;
@@ -149,11 +148,4 @@ export async function main(args: Args = parseArgs()): Promise<void> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  await main();
-  // Do not hang on a leftover handle (reported, so a leak is visible).
-  setTimeout(() => {
-    log('# note: still alive 5 s after the benchmark ended (open handles); exiting');
-    process.exit(process.exitCode ?? 0);
-  }, 5000).unref();
-}
+await runIfMain(import.meta.url, () => main());

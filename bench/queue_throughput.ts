@@ -26,8 +26,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import {
-  type Args, type Compare, emitMedian, isMain, loadMultiproc, log, mailbox, median, parseArgs, reps, size,
-} from './_common.js';
+  type Args, type Compare, emitMedian, loadMultiproc, log, mailbox, median, parseArgs, reps, size, runIfMain } from './_common.js';
 
 const BENCH = 'queue_throughput';
 const KiB = 1024;
@@ -209,10 +208,4 @@ export async function main(args: Args = parseArgs()): Promise<void> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  await main();
-  setTimeout(() => {
-    log('# note: still alive 5 s after the benchmark ended (open handles); exiting');
-    process.exit(process.exitCode ?? 0);
-  }, 5000).unref();
-}
+await runIfMain(import.meta.url, () => main());

@@ -53,8 +53,7 @@
  * Repetitions: quick 1, normal 3 (median); --reps N.
  */
 import {
-  type Args, type Compare, emit, emitMedian, isMain, loadMultiproc, log, median, parseArgs, reps, size,
-} from './_common.js';
+  type Args, type Compare, emit, emitMedian, loadMultiproc, log, median, parseArgs, reps, size, runIfMain } from './_common.js';
 
 const BENCH = 'value_lock';
 const NPROCS = [1, 2, 4];
@@ -345,11 +344,4 @@ export async function main(args: Args = parseArgs()): Promise<void> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  await main();
-  // Do not hang on a leftover handle (reported, so a leak is visible).
-  setTimeout(() => {
-    log('# note: still alive 5 s after the benchmark ended (open handles); exiting');
-    process.exit(process.exitCode ?? 0);
-  }, 5000).unref();
-}
+await runIfMain(import.meta.url, () => main());
