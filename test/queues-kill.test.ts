@@ -30,6 +30,25 @@ async function drain(q: Queue<Uint8Array>): Promise<number[]> {
   }
 }
 
+/**
+ * Starts a child that puts ITEM-byte items forever, and resolves once it has
+ * filled the ring and is blocked in the middle of a multi-frame write.
+ */
+async function startStuckWriter(ctx: ReturnType<typeof getContext>, q: Queue<Uint8Array>): Promise<Process> {
+  const started = new Event();
+  const p = new ctx.Process({
+    target: (q: Queue<Uint8Array>, size: number, started: Event) => {
+      started.set();
+      for (let i = 1; ; i++) q.putSync(new Uint8Array(size).fill(i % 250 || 1));
+    },
+    args: [q, ITEM, started],
+  });
+  p.start();
+  assert.equal(await started.wait(20_000), true);
+  await new Promise((r) => setTimeout(r, 200));
+  return p;
+}
+
 function stop(p: Process, how: 'kill' | 'terminate'): void {
   if (how === 'kill') p.kill();
   else p.terminate();
@@ -41,18 +60,7 @@ for (const method of methods) {
     describe(`a child stopped by ${how}() [${method}]`, () => {
       it('in the middle of a put: the queue stays usable and delivers only whole items', async () => {
         const q = new Queue<Uint8Array>(0, { bufferSize: RING });
-        const started = new Event();
-        const p = new ctx.Process({
-          target: (q: Queue<Uint8Array>, size: number, started: Event) => {
-            started.set();
-            for (let i = 1; ; i++) q.putSync(new Uint8Array(size).fill(i % 250 || 1));
-          },
-          args: [q, ITEM, started],
-        });
-        p.start();
-        // Let it fill the ring and block in the middle of a multi-frame write.
-        assert.equal(await started.wait(20_000), true);
-        await new Promise((r) => setTimeout(r, 200));
+        const p = await startStuckWriter(ctx, q);
         stop(p, how);
         await p.join();
         const tags = await drain(q); // the half-written item is dropped, never delivered
@@ -108,17 +116,7 @@ for (const method of methods) {
   describe(`JoinableQueue with a killed worker [${method}]`, () => {
     it('join() does not hang on the item a killed writer never finished', async () => {
       const q = new JoinableQueue<Uint8Array>(0, { bufferSize: RING });
-      const started = new Event();
-      const p = new ctx.Process({
-        target: (q: JoinableQueue<Uint8Array>, size: number, started: Event) => {
-          started.set();
-          for (let i = 1; ; i++) q.putSync(new Uint8Array(size).fill(i % 250 || 1));
-        },
-        args: [q, ITEM, started],
-      });
-      p.start();
-      assert.equal(await started.wait(20_000), true);
-      await new Promise((r) => setTimeout(r, 200));
+      const p = await startStuckWriter(ctx, q);
       p.kill();
       await p.join();
       const tags = await drain(q);
