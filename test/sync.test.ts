@@ -1,12 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  Barrier, BoundedSemaphore, BrokenBarrierError, Condition, Event, Lock, ProcessError, Queue, RLock, Semaphore, SharedMemory,
-  getContext, type StartMethod,
-} from 'multiproc';
-import { assertNoChildrenLeftAfter, fixture, methods, runScript } from './helpers.ts';
+import { Barrier, BoundedSemaphore, BrokenBarrierError, Condition, Event, Lock, ProcessError, RLock, Semaphore, TimeoutError } from 'multiproc';
 
-assertNoChildrenLeftAfter();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('Lock in one process', () => {
   it('acquire, block:false, timeout, release', async () => {
@@ -52,10 +48,48 @@ describe('Lock in one process', () => {
     l.release();
   });
 
-  it('a bad timeout is a TypeError', async () => {
+  it('a bad timeout is a TypeError: thrown by the Sync forms, a rejection of the async ones', async () => {
+    const bad = { timeout: 'x' as never };
     const l = new Lock();
-    assert.throws(() => l.acquireSync({ timeout: 'x' as never }), TypeError);
-    assert.throws(() => l.acquire({ timeout: 'x' as never }), TypeError);
+    const r = new RLock();
+    const s = new Semaphore();
+    const e = new Event();
+    const c = new Condition();
+    const b = new Barrier(2);
+    assert.throws(() => l.acquireSync(bad), TypeError);
+    assert.throws(() => s.acquireSync(bad), TypeError);
+    assert.throws(() => e.waitSync(bad), TypeError);
+    assert.throws(() => b.waitSync(bad), TypeError);
+    await assert.rejects(l.acquire(bad), TypeError);
+    await assert.rejects(s.acquire(bad), TypeError);
+    await assert.rejects(e.wait(bad), TypeError);
+    await assert.rejects(b.wait(bad), TypeError);
+    await r.acquire();
+    await assert.rejects(r.acquire(bad), TypeError); // also when re-entering
+    await c.acquire();
+    await assert.rejects(c.wait(bad), TypeError);
+    await assert.rejects(c.waitFor(() => false, bad), TypeError);
+    c.release();
+    r.release();
+    assert.equal(b.broken, false);
+  });
+
+  it('lock() is an async scoped guard; a guard that cannot be had in time is a TimeoutError', async () => {
+    const l = new Lock();
+    {
+      await using _ = await l.lock();
+      assert.equal(l.acquireSync({ block: false }), false);
+      await assert.rejects(l.lock({ timeout: 10 }), TimeoutError);
+      assert.throws(() => l.lockSync({ block: false }), TimeoutError);
+    }
+    assert.equal(l.acquireSync({ block: false }), true);
+    l.release();
+    const s = new Semaphore(1);
+    {
+      using _ = s.lockSync();
+      assert.equal(s.getValue(), 0);
+    }
+    assert.equal(s.getValue(), 1);
   });
 });
 
@@ -115,6 +149,50 @@ describe('RLock, Semaphore, Event, Condition in one process', () => {
     c.release();
   });
 
+  it('Condition.wait on an RLock held twice releases both levels and restores them', async () => {
+    const c = new Condition();
+    await c.acquire();
+    await c.acquire();
+    assert.equal(await c.wait(20), false);
+    assert.equal(c.waitSync(20), false);
+    c.release();
+    assert.equal(c._lock.isMine(), true);
+    c.release();
+    assert.equal(c._lock.isMine(), false);
+    assert.throws(() => c.release(), ProcessError);
+  });
+
+  it('Condition: an aborted waiter rejects with the reason, holds the lock again, and leaves no stale signal', async () => {
+    const c = new Condition(new Lock());
+    await c.acquire();
+    const ac = new AbortController();
+    const waiting = c.wait({ signal: ac.signal });
+    // The waiter sleeps; notify and abort it before it can run again: it must consume that signal.
+    c.acquireSync();
+    c.notify();
+    ac.abort(new Error('stop waiting'));
+    c.release();
+    await assert.rejects(waiting, /stop waiting/);
+    assert.equal(c._lock.isMine(), true);
+    assert.equal(await c.wait(30), false); // nobody notified this one
+    c.release();
+  });
+
+  it('Condition: an aborted waiter leaves a signal to a waiter that can still take it', async () => {
+    const c = new Condition(new Lock());
+    const results: (boolean | string)[] = [];
+    const ac = new AbortController();
+    const a = c.withLock(() => c.wait({ signal: ac.signal })).catch(() => 'aborted');
+    const b = c.withLock(() => c.wait(10_000));
+    await sleep(30);
+    c.acquireSync();
+    c.notify();
+    ac.abort();
+    c.release();
+    results.push(await a, await b);
+    assert.deepEqual(results, ['aborted', true]);
+  });
+
   it('Condition.notify(1) wakes exactly one of two waiters; notifyAll wakes the rest', async () => {
     const c = new Condition(new Lock());
     const woken: number[] = [];
@@ -158,145 +236,51 @@ describe('RLock, Semaphore, Event, Condition in one process', () => {
   });
 });
 
-/** Children increment a non-atomic counter in shared memory under the lock. */
-function incrementUnderLock(lock: Lock, shm: SharedMemory, n: number): void {
-  const counter = new Int32Array(shm.buf.buffer, shm.buf.byteOffset, 1);
-  for (let i = 0; i < n; i++) {
-    lock.acquireSync();
-    const v = counter[0];
-    for (let j = 0; j < 50; j++); // widen the race window
-    counter[0] = v + 1;
-    lock.release();
-  }
-}
-
-for (const method of [...methods, 'mixed'] as const) {
-  const ctx = (i: number) => getContext(method === 'mixed' ? ((i % 2 ? 'process' : 'thread') as StartMethod) : method);
-  describe(`synchronization between children [${method}]`, () => {
-    it('a Lock gives mutual exclusion: 4 children × 2000 increments are exact', async () => {
-      const lock = new Lock();
-      const shm = new SharedMemory({ create: true, size: 8 });
-      const kids = [0, 1, 2, 3].map((i) => new (ctx(i).Process)({ target: incrementUnderLock, args: [lock, shm, 2000] }));
-      for (const k of kids) k.start();
-      for (const k of kids) await k.join();
-      assert.deepEqual(kids.map((k) => k.exitCode), [0, 0, 0, 0]);
-      assert.equal(new Int32Array(shm.buf.buffer, shm.buf.byteOffset, 1)[0], 8000);
-      shm.close();
-      shm.unlink();
-    });
-
-    it('an RLock released by a child that does not own it throws ProcessError there', async () => {
-      const r = new RLock();
-      await r.acquire();
-      const out = new Queue<string>();
-      const p = new (ctx(1).Process)({
-        target: async (r: RLock, out: Queue<string>) => {
-          try {
-            r.release();
-            await out.put('released?!');
-          } catch (err) {
-            await out.put((err as Error).name);
-          }
-        },
-        args: [r, out],
-      });
-      p.start();
-      assert.equal(await out.get(), 'ProcessError');
-      await p.join();
-      r.release();
-    });
-
-    it('Event, Semaphore, Condition and Barrier work across children', async () => {
-      const go = new Event();
-      const sem = new Semaphore(0);
-      const cond = new Condition();
-      const barrier = new Barrier(3);
-      const out = new Queue<string>();
-      const kids = [0, 1].map((i) =>
-        new (ctx(i).Process)({
-          target: async (go: Event, sem: Semaphore, cond: Condition, barrier: Barrier, out: Queue<string>, i: number) => {
-            await go.wait();
-            sem.release();
-            await cond.acquire();
-            await cond.wait(10_000);
-            cond.release();
-            const index = await barrier.wait(10_000);
-            await out.put(`child ${i} index ${index}`);
-          },
-          args: [go, sem, cond, barrier, out, i],
-        }),
-      );
-      for (const k of kids) k.start();
-      go.set();
-      assert.equal(await sem.acquire({ timeout: 10_000 }), true);
-      assert.equal(await sem.acquire({ timeout: 10_000 }), true);
-      // Both are (or will soon be) waiting on the condition: notify until both reached the barrier.
-      while (barrier.nWaiting < 2) {
-        await cond.withLock(() => cond.notifyAll());
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      const index = await barrier.wait(10_000);
-      const lines = [await out.get(), await out.get()];
-      for (const k of kids) await k.join();
-      const indexes = [index, ...lines.map((l) => Number(l.split(' ').pop()))];
-      assert.deepEqual(indexes.sort(), [0, 1, 2]);
-    });
-
-    it('a lock whose holder is killed is recovered by the next acquirer, which is told', async () => {
-      for (const how of ['kill', 'terminate'] as const) {
-        const lock = new Lock();
-        const held = new Event();
-        const p = new (ctx(1).Process)({
-          target: (lock: Lock, held: Event) => {
-            lock.acquireSync();
-            held.set();
-            for (;;);
-          },
-          args: [lock, held],
-        });
-        p.start();
-        assert.equal(await held.wait(20_000), true);
-        assert.equal(await lock.acquire({ timeout: 50 }), false);
-        p[how]();
-        await p.join();
-        assert.equal(await lock.acquire({ timeout: 10_000 }), true);
-        assert.equal(lock.recovered, true);
-        lock.release();
-        assert.equal(await lock.acquire(), true);
-        assert.equal(lock.recovered, false);
-        lock.release();
-      }
-    });
-
-    it('a lock whose holder ended normally without releasing is recovered', async () => {
-      const lock = new RLock();
-      const p = new (ctx(1).Process)({ target: (lock: RLock) => { lock.acquireSync(); }, args: [lock] });
-      p.start();
-      await p.join();
-      assert.equal(await lock.acquire({ timeout: 10_000 }), true);
-      assert.equal(lock.recovered, true);
-      lock.release();
-    });
-
-    it('a Barrier with a party killed while waiting breaks for the others', async () => {
-      const barrier = new Barrier(3);
-      const p = new (ctx(1).Process)({ target: (b: Barrier) => b.waitSync(), args: [barrier] });
-      p.start();
-      while (barrier.nWaiting < 1) await new Promise((r) => setTimeout(r, 10));
-      p.kill();
-      await p.join();
-      await assert.rejects(barrier.wait(10_000), BrokenBarrierError);
-      barrier.reset();
-      assert.equal(barrier.broken, false);
-      assert.equal(barrier.nWaiting, 0);
-    });
+describe('Barrier in one process', () => {
+  it('reset() while a party waits gives it BrokenBarrierError and leaves the barrier usable', async () => {
+    const b = new Barrier(2);
+    const waiting = b.wait();
+    await sleep(20);
+    assert.equal(b.nWaiting, 1);
+    b.reset();
+    await assert.rejects(waiting, BrokenBarrierError);
+    assert.equal(b.broken, false);
+    assert.equal(b.nWaiting, 0);
+    assert.deepEqual((await Promise.all([b.wait(5000), b.wait(5000)])).sort(), [0, 1]);
   });
-}
 
-describe('without the native addon', () => {
-  it('Lock, Event and Queue work between the main thread and a thread child', async () => {
-    const r = await runScript(fixture('sync-no-addon.ts'), [], { env: { MULTIPROC_NO_ADDON: '1' } });
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { message: 'child got the lock' });
+  it("the barrier's default timeout applies to waits that give none", async () => {
+    const b = new Barrier(2, { timeout: 20 });
+    await assert.rejects(b.wait(), BrokenBarrierError);
+    b.reset();
+    await assert.rejects(b.wait({ signal: new AbortController().signal }), BrokenBarrierError);
+    b.reset();
+    assert.throws(() => b.waitSync(), BrokenBarrierError);
+  });
+
+  it('an aborted wait rejects with the reason and breaks the barrier, as a timeout does', async () => {
+    const b = new Barrier(3);
+    const ac = new AbortController();
+    const other = b.wait();
+    const aborted = b.wait({ signal: ac.signal });
+    await sleep(20);
+    ac.abort(new Error('no more waiting'));
+    await assert.rejects(aborted, /no more waiting/);
+    await assert.rejects(other, BrokenBarrierError);
+    assert.equal(b.broken, true);
+  });
+
+  it('the action runs once per round, in the last party to arrive, before any party is released', async () => {
+    const order: string[] = [];
+    const b = new Barrier(2, { action: () => order.push('action') });
+    for (let round = 1; round <= 3; round++) {
+      const first = b.wait().then((i) => order.push(`first ${i}`));
+      await sleep(10);
+      assert.equal(order.filter((x) => x === 'action').length, round - 1); // not yet: one party is missing
+      const second = b.wait().then((i) => order.push(`second ${i}`));
+      await Promise.all([first, second]);
+      assert.deepEqual(order.slice(-3).sort(), ['action', 'first 0', 'second 1']);
+      assert.equal(order.at(-3), 'action');
+    }
   });
 });

@@ -11,6 +11,13 @@
 // A party that dies inside wait() would leave the others waiting forever (and
 // the count stuck): waiters check the tokens every slice, and a dead one
 // breaks the barrier and is counted out, so reset() can bring it back.
+//
+// Invariant: state, count and the token slots change only under the
+// condition's lock; count = the parties inside wait() (a dead one counted
+// out), and the state goes filling → draining → filling (or → broken /
+// resetting) as Python's. The words are Atomics only so that the lock-free
+// getters (nWaiting, broken) read whole values; the lock orders everything
+// else (its release/acquire are seq_cst Atomics, see lock.ts).
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { BrokenBarrierError } from '../errors.js';
 import { deadlineOf, runAsync, runSync, signalOf, SLICE_MS, type AcquireOptions, type Operation } from '../shm/drive.js';
@@ -20,7 +27,7 @@ import { state as processState } from '../process/state.js';
 import { compileSource, toTaskSpec, type SourceTask } from '../process/task.js';
 import { Condition } from './condition.js';
 import { Lock } from './lock.js';
-import { SharedWords } from './shared-words.js';
+import { rejecting, SharedWords } from './shared-words.js';
 
 const STATE = 0;
 const COUNT = 2;
@@ -91,11 +98,19 @@ export class Barrier {
 
   /** Waits for all parties; resolves with this party's arrival index (0 .. parties-1). */
   wait(timeout?: number | AcquireOptions): Promise<number> {
-    return runAsync(this.#waitOp(deadlineOf(timeout ?? this.#timeout)), signalOf(timeout));
+    return rejecting(() => runAsync(this.#waitOp(this.#deadlineOf(timeout)), signalOf(timeout)));
   }
 
   waitSync(timeout?: number | AcquireOptions): number {
-    return runSync(this.#waitOp(deadlineOf(timeout ?? this.#timeout)));
+    return runSync(this.#waitOp(this.#deadlineOf(timeout)));
+  }
+
+  /** The deadline of a wait: its own timeout, else the barrier's default one. */
+  #deadlineOf(timeout: number | AcquireOptions | undefined): number {
+    if (this.#timeout === undefined) return deadlineOf(timeout);
+    if (timeout === undefined || timeout === null) return deadlineOf(this.#timeout);
+    if (typeof timeout === 'object' && timeout.timeout === undefined) return deadlineOf({ ...timeout, timeout: this.#timeout });
+    return deadlineOf(timeout);
   }
 
   /** Back to the initial state; parties waiting now get BrokenBarrierError. */
@@ -165,12 +180,16 @@ export class Barrier {
 
   *#waitOp(deadline: number): Operation<number> {
     const i32 = this.#i32;
-    yield* this.#cond.lock._acquireOp(Infinity);
+    yield* this.#cond._lock._acquireOp(Infinity);
     try {
       // Wait for the previous round to drain or a reset to finish.
+      // A party that died after passing (draining) or after a reset harmed no
+      // one: once it is counted out and nobody is left, the barrier fills again.
       while (Atomics.load(i32, STATE) === State.Draining || Atomics.load(i32, STATE) === State.Resetting) {
-        if (this.#reapDead()) this.#break();
-        else yield* this.#cond._waitOp(Date.now() + SLICE_MS);
+        if (this.#reapDead() && Atomics.load(i32, COUNT) === 0) {
+          Atomics.store(i32, STATE, State.Filling);
+          this.#cond.notifyAll();
+        } else yield* this.#cond._waitOp(Date.now() + SLICE_MS);
       }
       if (Atomics.load(i32, STATE) === State.Broken) throw new BrokenBarrierError();
       const index = Atomics.add(i32, COUNT, 1);
@@ -191,7 +210,12 @@ export class Barrier {
               this.#break();
               break;
             }
-            yield* this.#cond._waitOp(Math.min(deadline, Date.now() + SLICE_MS));
+            try {
+              yield* this.#cond._waitOp(Math.min(deadline, Date.now() + SLICE_MS));
+            } catch (err) {
+              this.#break(); // an aborted wait gives up as a timeout does: the others are not left waiting
+              throw err;
+            }
           }
           const s = Atomics.load(i32, STATE);
           if (s === State.Broken || s === State.Resetting) throw new BrokenBarrierError();

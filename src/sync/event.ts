@@ -1,12 +1,18 @@
 // Event: Python's multiprocessing.Event — a flag in shared memory. set()
 // stores 1 and wakes every sleeper; wait() sleeps while the flag is 0.
 //
+// Invariant: word 0 is 1 while set, 0 while clear. Ordering: set() stores
+// the flag before it reads the sleepers count, a waiter counts itself before
+// the kernel re-checks the flag (shm/wait.ts); both sequentially consistent,
+// so a waiter either sees the flag or is woken. Writes made before set() are
+// visible to a waiter that saw the flag (seq_cst store/load pair).
+//
 // Words: [0] flag, [1] sleepers.
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { deadlineOf, runAsync, runSync, signalOf, sliceUntil, type AcquireOptions, type Operation } from '../shm/drive.js';
 import { wake } from '../shm/wait.js';
 import type { BlockHandle } from '../shm/arena.js';
-import { SharedWords } from './shared-words.js';
+import { rejecting, SharedWords } from './shared-words.js';
 
 function* waitForSet(i32: Int32Array, deadline: number): Operation<boolean> {
   for (;;) {
@@ -40,11 +46,13 @@ export class Event {
 
   /** Resolves true once the flag is set, false if `timeout` (ms) passes first. */
   wait(timeout?: number | AcquireOptions): Promise<boolean> {
-    const deadline = deadlineOf(timeout);
-    const signal = signalOf(timeout);
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.isSet()) return Promise.resolve(true);
-    return runAsync(waitForSet(this.#i32, deadline), signal);
+    return rejecting(() => {
+      const deadline = deadlineOf(timeout);
+      const signal = signalOf(timeout);
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      if (this.isSet()) return Promise.resolve(true);
+      return runAsync(waitForSet(this.#i32, deadline), signal);
+    });
   }
 
   waitSync(timeout?: number | AcquireOptions): boolean {

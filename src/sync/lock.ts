@@ -4,12 +4,24 @@
 // (SIGKILL, terminate(), or simply ending) is detected by the next acquirer,
 // which takes the lock over and sees `recovered === true`.
 //
+// Invariant: word 0 is 0 exactly when the lock is free; otherwise it holds
+// the token of the thread that took it last (by compareExchange 0 → token, or
+// deadToken → token when recovering), and only one compareExchange can win
+// each transition, so at most one thread holds the lock.
+//
+// Memory ordering: taking (compareExchange) and releasing (exchange → 0) are
+// Atomics, which are sequentially consistent in JS: every write the holder
+// made before its release happens-before the next taker's successful
+// compareExchange, across threads and processes alike (the same cache-coherent
+// memory; the futex is only for sleeping). The sleepers count that lets
+// release() skip the wake syscall is ordered the same way (shm/wait.ts).
+//
 // Words: [0] holder token, [1] sleepers.
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { deadlineOf, runAsync, runSync, signalOf, type AcquireOptions, type Operation } from '../shm/drive.js';
 import { isHeldByMe, lockOp, tryLock, unlockIfHeld, type LockOutcome } from '../shm/mutex.js';
 import type { BlockHandle } from '../shm/arena.js';
-import { acquiredGuard, SharedWords, withAcquired } from './shared-words.js';
+import { acquiredGuard, acquiredGuardAsync, SharedWords, withAcquired, type Guard } from './shared-words.js';
 
 export class Lock {
   protected readonly words: SharedWords;
@@ -24,7 +36,12 @@ export class Lock {
 
   /** Waits for the lock; false if `timeout` (ms) passed or `block` is false and it is held. */
   acquire(options?: AcquireOptions | number): Promise<boolean> {
-    const deadline = deadlineOf(options);
+    let deadline: number;
+    try {
+      deadline = deadlineOf(options); // a bad timeout rejects (TypeError), as every async call
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const signal = signalOf(options);
     if (signal?.aborted) return Promise.reject(signal.reason);
     const outcome = tryLock(this.i32, 0);
@@ -83,9 +100,14 @@ export class Lock {
     return withAcquired(this, fn);
   }
 
-  /** `using _ = lock.lockSync()`: holds the lock until the end of the block. */
-  lockSync(options?: AcquireOptions | number): Disposable {
+  /** `using _ = lock.lockSync()`: holds the lock until the end of the block (TimeoutError if a timeout passes first). */
+  lockSync(options?: AcquireOptions | number): Guard {
     return acquiredGuard(this, options, 'lock');
+  }
+
+  /** `await using _ = await lock.lock()`: lockSync() without blocking the thread. */
+  lock(options?: AcquireOptions | number): Promise<Guard> {
+    return acquiredGuardAsync(this, options, 'lock');
   }
 
   [shareable](): HandleData {

@@ -3,6 +3,8 @@
 // lock is free once it has released as many times as it acquired. Recovered
 // from a dead owner as Lock is (the taker starts at depth 1).
 //
+// Invariant: word 0 is as Lock's; depth >= 1 while owned, 0 while free.
+//
 // Words: [0] owner token (shm/mutex.ts), [1] sleepers, [2] depth. The depth
 // is read and written only by the owner, with plain accesses: the Atomics on
 // word 0 that hand the lock over order them (a new owner sees the last depth
@@ -20,7 +22,11 @@ const DEPTH = 2;
 export class RLock extends Lock {
   override acquire(options?: AcquireOptions | number): Promise<boolean> {
     if (isHeldByMe(this.i32, 0)) {
-      deadlineOf(options); // still validates the options
+      try {
+        deadlineOf(options); // still validates the options
+      } catch (err) {
+        return Promise.reject(err);
+      }
       this.i32[DEPTH]++;
       return Promise.resolve(true);
     }

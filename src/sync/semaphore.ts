@@ -4,12 +4,20 @@
 // counter; release() adds and wakes one sleeper per unit. Semaphores have no
 // owner, so units held by a thread that died are not given back (as Python).
 //
+// Invariant: 0 <= value, and for a BoundedSemaphore value <= bound. Every
+// change is one Atomics read-modify-write (a compareExchange loop where the
+// check and the change must be one step), so no unit is lost or duplicated.
+// Ordering: release() adds before it reads the sleepers count, and a sleeper
+// counts itself before the kernel re-checks the value (shm/wait.ts); both
+// sides are sequentially consistent, so a release never misses a sleeper.
+// Sleepers wake at least every SLICE_MS anyway.
+//
 // Words: [0] value, [1] sleepers, [2] bound (BoundedSemaphore: the initial value).
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { deadlineOf, runAsync, runSync, signalOf, sliceUntil, type AcquireOptions, type Operation } from '../shm/drive.js';
 import { wake } from '../shm/wait.js';
 import type { BlockHandle } from '../shm/arena.js';
-import { acquiredGuard, SharedWords, withAcquired } from './shared-words.js';
+import { acquiredGuard, acquiredGuardAsync, SharedWords, withAcquired, type Guard } from './shared-words.js';
 
 const VALUE = 0;
 const BOUND = 2;
@@ -46,7 +54,12 @@ export class Semaphore {
   }
 
   acquire(options?: AcquireOptions | number): Promise<boolean> {
-    const deadline = deadlineOf(options);
+    let deadline: number;
+    try {
+      deadline = deadlineOf(options); // a bad timeout rejects (TypeError)
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const signal = signalOf(options);
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (tryTake(this.i32)) return Promise.resolve(true);
@@ -74,8 +87,14 @@ export class Semaphore {
     return withAcquired(this, fn);
   }
 
-  lockSync(options?: AcquireOptions | number): Disposable {
+  /** `using _ = sem.lockSync()`: holds one unit until the end of the block. */
+  lockSync(options?: AcquireOptions | number): Guard {
     return acquiredGuard(this, options, 'semaphore');
+  }
+
+  /** `await using _ = await sem.lock()`. */
+  lock(options?: AcquireOptions | number): Promise<Guard> {
+    return acquiredGuardAsync(this, options, 'semaphore');
   }
 
   [shareable](): HandleData {

@@ -1,5 +1,6 @@
 // Where a synchronization object keeps its state: a few int32 words of the
 // shared arena (shm/arena.ts), attached again on the receiving side.
+import { TimeoutError } from '../errors.js';
 import { allocate, Block, type BlockHandle } from '../shm/arena.js';
 
 export class SharedWords {
@@ -23,7 +24,7 @@ export class SharedWords {
 }
 
 interface Acquirable {
-  acquire(): Promise<boolean>;
+  acquire(options?: unknown): Promise<boolean>;
   acquireSync(options?: unknown): boolean;
   release(): void;
 }
@@ -38,21 +39,46 @@ export async function withAcquired<T>(lock: Acquirable, fn: () => T | Promise<T>
   }
 }
 
+/** A held lock: released once by `using` (Symbol.dispose) or `await using` (Symbol.asyncDispose). */
+export type Guard = Disposable & AsyncDisposable;
+
 /** lockSync() of every lock-like object: acquires now and returns the scoped guard. */
-export function acquiredGuard(lock: Acquirable, options: unknown, what: string): Disposable {
-  if (!lock.acquireSync(options)) throw new Error(`lockSync(): the ${what} could not be acquired in time`);
+export function acquiredGuard(lock: Acquirable, options: unknown, what: string): Guard {
+  if (!lock.acquireSync(options)) throw new TimeoutError(`lockSync(): the ${what} could not be acquired in time`);
   return guard(() => lock.release());
 }
 
-/** A disposable that runs `release` once: the scoped guard of lockSync(). */
-export function guard(release: () => void): Disposable {
+/** lock() of every lock-like object: lockSync() without blocking the thread. */
+export async function acquiredGuardAsync(lock: Acquirable, options: unknown, what: string): Promise<Guard> {
+  if (!(await lock.acquire(options))) throw new TimeoutError(`lock(): the ${what} could not be acquired in time`);
+  return guard(() => lock.release());
+}
+
+/** A guard that runs `release` once, whichever way it is disposed. */
+export function guard(release: () => void): Guard {
   let done = false;
-  return {
-    [Symbol.dispose]() {
-      if (!done) {
-        done = true;
-        release();
-      }
-    },
+  const dispose = () => {
+    if (!done) {
+      done = true;
+      release();
+    }
   };
+  return {
+    [Symbol.dispose]: dispose,
+    [Symbol.asyncDispose]: async () => dispose(),
+  };
+}
+
+/**
+ * Runs the start of an async call so that an error thrown while checking its
+ * arguments (a TypeError for a bad timeout, ProcessError for misuse) rejects
+ * the returned promise instead of throwing synchronously — as every other
+ * async call of the package.
+ */
+export function rejecting<T>(start: () => Promise<T>): Promise<T> {
+  try {
+    return start();
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
