@@ -11,18 +11,24 @@ import { registerHandleType, shareable, type HandleData } from '../codec/handles
 import { BufferTooShort, EOFError, ProcessError } from '../errors.js';
 import { lockAsync, lockSync, tryLock, unlock } from '../shm/mutex.js';
 import { Segment, type SegmentHandle } from '../shm/segment.js';
+import { runAsync, runSync, sliceUntil, type Operation } from '../shm/drive.js';
 import {
   GET_MUTEX,
+  HEAD,
   PUT_MUTEX,
   READER_HOLDERS,
   READER_PENDING,
   Ring,
+  TAIL,
   WRITER_HOLDERS,
   WRITER_PENDING,
 } from '../queues/ring.js';
 import { hold, isHeld, release } from './ends.js';
 
 const DEFAULT_BUFFER = 1 << 20; // 1 MiB per direction; pages are touched only as used
+
+const pollDeadline = (timeout: number | null): number =>
+  timeout === null || timeout === Infinity ? Infinity : Date.now() + Math.max(0, timeout);
 
 interface ConnectionHandle {
   read: SegmentHandle | null;
@@ -208,27 +214,25 @@ export class Connection {
     return bytes.length;
   }
 
-  /** Whether a message (or EOF) is waiting, waiting up to `timeout` ms (default 0; null/Infinity: forever). */
-  async poll(timeout: number | null = 0): Promise<boolean> {
-    const ring = this.#reader();
-    const deadline = timeout === null || timeout === Infinity ? Infinity : Date.now() + Math.max(0, timeout);
+  /** Waits until a message or EOF is there (true) or `deadline` passes (false). */
+  *#pollOp(ring: Ring, deadline: number): Operation<boolean> {
+    const h = ring.header;
     for (;;) {
-      if (ring.hasData() || this.#ended()) return true;
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      await ring.waitForData(Math.min(left, 100));
+      // Tail first: a message arriving after this read changes it, so the sleep below cannot miss it.
+      const tail = Atomics.load(h, TAIL);
+      if (tail !== Atomics.load(h, HEAD) || this.#ended()) return true;
+      if (Date.now() >= deadline) return false;
+      yield { i32: h, index: TAIL, expected: tail, ms: sliceUntil(deadline) };
     }
   }
 
+  /** Whether a message (or EOF) is waiting, waiting up to `timeout` ms (default 0; null/Infinity: forever). */
+  poll(timeout: number | null = 0): Promise<boolean> {
+    return runAsync(this.#pollOp(this.#reader(), pollDeadline(timeout)));
+  }
+
   pollSync(timeout: number | null = 0): boolean {
-    const ring = this.#reader();
-    const deadline = timeout === null || timeout === Infinity ? Infinity : Date.now() + Math.max(0, timeout);
-    for (;;) {
-      if (ring.hasData() || this.#ended()) return true;
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      ring.waitForDataSync(Math.min(left, 100));
-    }
+    return runSync(this.#pollOp(this.#reader(), pollDeadline(timeout)));
   }
 
   /** Closes this process's handle only (as Python); the other end sees EOF once every holder closed. */

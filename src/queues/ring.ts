@@ -319,12 +319,6 @@ export class Ring {
     );
   }
 
-  /** Sleeps until data may have arrived (or `ms` passed). */
-  waitForDataSync(ms: number): void {
-    const tail = Atomics.load(this.header, TAIL);
-    if (Atomics.load(this.header, HEAD) === tail) waitSync(this.header, TAIL, tail, ms);
-  }
-
   waitForData(ms: number, signal?: AbortSignal): Promise<unknown> {
     const tail = Atomics.load(this.header, TAIL);
     return Atomics.load(this.header, HEAD) === tail ? waitAsync(this.header, TAIL, tail, ms, signal) : Promise.resolve();
