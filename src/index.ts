@@ -31,6 +31,11 @@ export { RawValue, SharedValue, SynchronizedValue, Value, type LockOption } from
 export { RawArray, SharedArray, SharedArray as Array, type RawSharedArray, type SynchronizedArray, type CharArrayExtras } from './sharedctypes/array.js';
 export { type ArrayOf, type Typecode, type ValueInput, type ValueOf } from './sharedctypes/typecodes.js';
 export { encode as _encode, decode as _decode } from './codec/codec.js';
+export { BaseManager, type BaseManagerOptions, type RegisterOptions } from './managers/base-manager.js';
+export { Manager, SyncManager } from './managers/sync-manager.js';
+export { Server as ManagerServer } from './managers/server.js';
+export { isProxy, releaseProxy } from './managers/proxy.js';
+export type * from './managers/types.js';
 
 /** A context: every name of the package root, with children of one kind (Python's get_context()). */
 export type Context = typeof root & {

@@ -179,6 +179,16 @@ export class SocketConnection {
     });
   }
 
+  /** Lets the program exit while this connection is open and idle (Node's socket.unref()). */
+  unref(): void {
+    this.#socket.unref();
+  }
+
+  /** Keeps the program alive while this connection is open (the default). */
+  ref(): void {
+    this.#socket.ref();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

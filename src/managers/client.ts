@@ -1,0 +1,376 @@
+// A manager's clients: one per manager in each thread or process that holds
+// its proxies. Calls are numbered; the client posts requests in order and
+// settles each call when its response comes back, so many calls (a Queue get
+// that waits, a Lock acquire, dict sets) can be in flight at once.
+//
+// Two transports:
+// - LocalClient (this machine): requests go into the manager's request ring in
+//   shared memory, shared by all local clients; replies come back in a ring of
+//   the client's own, which it names in its Hello. A round trip is two ring
+//   messages and no system call while both sides are spinning.
+// - SocketClient (remote managers): the same messages over a TCP or Unix
+//   socket with the authkey handshake (connection/listener.ts).
+import { performance } from 'node:perf_hooks';
+import { Client, type Address } from '../connection/listener.js';
+import type { SocketConnection } from '../connection/socket-connection.js';
+import { ProcessError, RemoteError } from '../errors.js';
+import { isDead, token } from '../shm/liveness.js';
+import { Ring, WORD_A, WORD_B } from '../queues/ring.js';
+import type { Segment } from '../shm/segment.js';
+import { decodeResponse, encodeRequest, Kind, type Request, type Response } from './protocol.js';
+import { readNow, writeSync } from './ring-io.js';
+
+/** Where a manager is: what a proxy carries so that any process can reach its manager. */
+export interface ManagerInfo {
+  /** The manager's id, unique per server. */
+  mid: string;
+  /** The request ring, for clients on this machine. */
+  ring: Segment | null;
+  address: Address | null;
+  /** hex */
+  authkey: string | null;
+}
+
+/** Request-ring header words (the ring leaves them to its users): client ids, and the server's state. */
+export const NEXT_CLIENT = WORD_A;
+/** 0 while starting; the server thread's liveness token while it serves; SHUT_DOWN after. */
+export const SERVER_STATE = WORD_B;
+export const SHUT_DOWN = -1;
+
+const REPLY_RING = 256 * 1024;
+/** How long a waiting async call spins on its reply before sleeping: a served call answers in a few µs. */
+const SPIN_MS = 0.05;
+const SLICE_MS = 100;
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+/** The client whose response is being decoded: proxies inside it belong to that client (see proxy.ts). */
+export let decodingClient: ManagerClient | null = null;
+
+export abstract class ManagerClient {
+  readonly info: ManagerInfo;
+  /** This client's id on the server. */
+  id = 0;
+  protected readonly calls = new Map<number, Pending>();
+  #nextCall = 1;
+  /** Set once the server is known to be gone: every later call fails with it. */
+  protected gone: Error | null = null;
+
+  constructor(info: ManagerInfo) {
+    this.info = info;
+  }
+
+  /**
+   * Calls method `method` of object `oid`; with CREATE_OID, makes an object of
+   * typeid `method`; with MANAGER_OID, 'describe's or 'shutdown's the server.
+   */
+  call(oid: number, method: string, args: unknown[]): Promise<unknown> {
+    try {
+      return this.start(oid, method, args);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** call() that throws an unsendable argument's TypeError (or a gone server's error) at once, having sent nothing. */
+  start(oid: number, method: string, args: unknown[]): Promise<unknown> {
+    const call = this.#nextCall++;
+    const bytes = this.#request(call, oid, method, args);
+    this.check();
+    const done = new Promise((resolve, reject) => this.calls.set(call, { resolve, reject }));
+    try {
+      this.post(bytes);
+    } catch (err) {
+      this.calls.delete(call);
+      throw err;
+    }
+    this.awaitReplies();
+    return done;
+  }
+
+  /** call() that blocks this thread until the answer comes. */
+  callSync(oid: number, method: string, args: unknown[]): unknown {
+    const call = this.#nextCall++;
+    const bytes = this.#request(call, oid, method, args);
+    this.check();
+    let outcome: { ok: boolean; value: unknown } | null = null;
+    this.calls.set(call, { resolve: (value) => (outcome = { ok: true, value }), reject: (value) => (outcome = { ok: false, value }) });
+    try {
+      this.post(bytes);
+    } catch (err) {
+      this.calls.delete(call);
+      throw err;
+    }
+    this.waitSync(() => outcome !== null);
+    const o = outcome as unknown as { ok: boolean; value: unknown };
+    if (!o.ok) throw o.value;
+    return o.value;
+  }
+
+  #request(call: number, oid: number, name: string, args: unknown[]): Uint8Array {
+    const client = this.id;
+    if (oid === -1) return encodeRequest({ kind: Kind.Create, client, call, typeid: name, args });
+    if (oid === MANAGER_OID) return encodeRequest({ kind: name === 'shutdown' ? Kind.Shutdown : Kind.Describe, client, call });
+    return encodeRequest({ kind: Kind.Call, client, call, oid, method: name, args });
+  }
+
+  /** A one-way message about references (Incref, Adopt, Decref). */
+  postRef(kind: Kind.Incref | Kind.Adopt | Kind.Decref, oid: number): void {
+    if (this.gone) return;
+    try {
+      this.post(encodeRequest({ kind, client: this.id, oid } as Request));
+    } catch {
+      /* the server is gone: references no longer matter */
+    }
+  }
+
+  /** Throws if the server is known to be gone. */
+  protected check(): void {
+    if (this.gone) throw this.gone;
+  }
+
+  /** Settles the call a response answers. */
+  protected settle(bytes: Uint8Array): void {
+    let msg: Response;
+    decodingClient = this;
+    try {
+      msg = decodeResponse(bytes);
+    } catch (err) {
+      const call = bytes.length >= 12 ? new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true) : 0;
+      const pending = this.calls.get(call);
+      this.calls.delete(call);
+      pending?.reject(err);
+      return;
+    } finally {
+      decodingClient = null;
+    }
+    if (msg.kind === Kind.Closed) return this.fail(new RemoteError('the manager has shut down'));
+    const pending = this.calls.get(msg.call);
+    if (!pending) return;
+    this.calls.delete(msg.call);
+    if (msg.kind === Kind.Result) pending.resolve(msg.value);
+    else if (msg.kind === Kind.Fail) pending.reject(msg.value);
+    else {
+      const { message, stack } = msg.value as { message: string; stack?: string };
+      const err = new RemoteError(message);
+      err.remoteStack = stack;
+      pending.reject(err);
+    }
+  }
+
+  /** The server is gone: fails every call waiting and every later one. */
+  protected fail(err: Error): void {
+    this.gone ??= err;
+    for (const p of this.calls.values()) p.reject(this.gone);
+    this.calls.clear();
+    forget(this);
+  }
+
+  /** Writes a request; requests of one client stay in order. */
+  protected abstract post(bytes: Uint8Array): void;
+  /** Makes sure replies are being read while calls are waiting. */
+  protected abstract awaitReplies(): void;
+  /** Reads replies, blocking this thread, until `done()`. */
+  protected abstract waitSync(done: () => boolean): void;
+  abstract close(): void;
+}
+
+// ---- this machine: shared-memory rings -------------------------------------
+
+export class LocalClient extends ManagerClient {
+  readonly #request: Ring;
+  readonly #reply: Ring;
+  #pumping = false;
+
+  constructor(info: ManagerInfo, ring: Segment) {
+    super(info);
+    this.#request = new Ring(ring);
+    this.#reply = Ring.create(REPLY_RING);
+    this.id = Atomics.add(this.#request.header, NEXT_CLIENT, 1) + 1;
+    this.check();
+    this.post(encodeRequest({ kind: Kind.Hello, client: this.id, hello: { token: token(), reply: this.#reply.segment } }));
+  }
+
+  /** Why the server can no longer answer, or null while it serves. */
+  #serverGone(): Error | null {
+    const state = Atomics.load(this.#request.header, SERVER_STATE);
+    if (state === SHUT_DOWN) return new RemoteError('the manager has shut down');
+    if (state > 0 && isDead(state)) return new RemoteError("the manager's server process has died");
+    return null;
+  }
+
+  #ended = (): boolean => this.#serverGone() !== null;
+
+  protected override check(): void {
+    super.check();
+    const err = this.#serverGone();
+    if (err) {
+      this.fail(err);
+      throw err;
+    }
+  }
+
+  protected post(bytes: Uint8Array): void {
+    writeSync(this.#request, bytes, () => this.#serverGone());
+  }
+
+  /** Settles whatever replies are waiting; true if there were any. */
+  #drain(): boolean {
+    let any = false;
+    for (let bytes = readNow(this.#reply, this.#ended); bytes; bytes = readNow(this.#reply, this.#ended)) {
+      this.settle(bytes);
+      any = true;
+    }
+    return any;
+  }
+
+  protected awaitReplies(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    void this.#pump();
+  }
+
+  /**
+   * Reads replies while calls wait: spins briefly (the answer usually comes
+   * within microseconds), yields to the event loop after each batch so the
+   * callers' continuations run (and post their next calls), and sleeps on the
+   * reply ring's tail once nothing came for SPIN_MS.
+   */
+  async #pump(): Promise<void> {
+    try {
+      let spinUntil = performance.now() + SPIN_MS;
+      while (this.calls.size > 0) {
+        if (this.#drain()) {
+          await null; // let the callers' continuations run
+          spinUntil = performance.now() + SPIN_MS;
+          continue;
+        }
+        if (performance.now() < spinUntil) continue;
+        const err = this.#serverGone();
+        if (err) return this.fail(err);
+        await this.#reply.waitForData(SLICE_MS);
+      }
+    } finally {
+      this.#pumping = false; // synchronously with the loop's end: a call made right after starts a new pump
+    }
+  }
+
+  protected waitSync(done: () => boolean): void {
+    while (!done()) {
+      if (this.#drain()) continue;
+      const err = this.#serverGone();
+      if (err) return this.fail(err);
+      const bytes = this.#reply.readSync(Date.now() + SLICE_MS, this.#ended);
+      if (bytes) this.settle(bytes);
+    }
+  }
+
+  close(): void {
+    forget(this);
+  }
+}
+
+// ---- remote: a socket ------------------------------------------------------------
+
+export class SocketClient extends ManagerClient {
+  readonly #conn: SocketConnection;
+
+  private constructor(info: ManagerInfo, conn: SocketConnection) {
+    super(info);
+    this.#conn = conn;
+    this.#conn.unref();
+    void this.#readLoop();
+  }
+
+  static async connect(info: ManagerInfo): Promise<SocketClient> {
+    const conn = await Client(info.address!, { authkey: info.authkey === null ? null : Buffer.from(info.authkey, 'hex') });
+    return new SocketClient(info, conn);
+  }
+
+  async #readLoop(): Promise<void> {
+    for (;;) {
+      let bytes: Buffer;
+      try {
+        bytes = await this.#conn.recvBytes();
+      } catch (err) {
+        const why = err instanceof ProcessError && /closed/.test(err.message) ? 'the manager closed the connection' : (err as Error).message;
+        return this.fail(new RemoteError(`lost the connection to the manager at ${JSON.stringify(this.info.address)}: ${why}`));
+      }
+      this.settle(bytes);
+      if (this.calls.size === 0) this.#conn.unref();
+    }
+  }
+
+  protected post(bytes: Uint8Array): void {
+    // Socket writes keep their order; a failed one also ends the read loop, which fails the calls.
+    this.#conn.sendBytes(bytes).catch(() => {});
+  }
+
+  protected awaitReplies(): void {
+    this.#conn.ref(); // a call waiting keeps the program alive, as any pending I/O
+  }
+
+  protected waitSync(): void {
+    throw new ProcessError('proxies of a remote manager (reached over a socket) are asynchronous: use the async methods');
+  }
+
+  override callSync(): never {
+    this.waitSync();
+    throw new Error('unreachable');
+  }
+
+  close(): void {
+    forget(this);
+    this.#conn.close();
+  }
+}
+
+// ---- one client per manager per thread -------------------------------------------
+
+const clients = new Map<string, ManagerClient>();
+const connecting = new Map<string, Promise<ManagerClient>>();
+
+function forget(client: ManagerClient): void {
+  if (clients.get(client.info.mid) === client) clients.delete(client.info.mid);
+}
+
+/** This thread's client of the manager `info` names, if it can be reached without waiting (shared memory). */
+export function localClientFor(info: ManagerInfo): ManagerClient | null {
+  const known = clients.get(info.mid);
+  if (known) return known;
+  if (!info.ring) return null;
+  const client = new LocalClient(info, info.ring);
+  clients.set(info.mid, client);
+  return client;
+}
+
+/** This thread's client of the manager `info` names, connecting over its socket if it has no shared-memory ring. */
+export async function clientFor(info: ManagerInfo): Promise<ManagerClient> {
+  const local = localClientFor(info);
+  if (local) return local;
+  if (!info.address) throw new RemoteError('this manager has neither a shared-memory channel here nor an address to connect to');
+  let pending = connecting.get(info.mid);
+  if (!pending) {
+    pending = SocketClient.connect(info).then((c) => {
+      clients.set(info.mid, c);
+      return c;
+    });
+    connecting.set(info.mid, pending);
+    void pending.catch(() => {}).finally(() => connecting.delete(info.mid));
+  }
+  return pending;
+}
+
+/** A client of its own over a socket (BaseManager.connect()). */
+export async function connectClient(info: ManagerInfo): Promise<ManagerClient> {
+  const client = await SocketClient.connect(info);
+  clients.set(info.mid, client);
+  return client;
+}
+
+/** Ops on the manager itself: oid -2 with these names. */
+export const MANAGER_OID = -2;
+export const CREATE_OID = -1;

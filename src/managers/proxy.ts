@@ -1,0 +1,235 @@
+// Proxies: the objects a program holds for a manager's shared objects. Every
+// exposed method of the referent is a method of the proxy that returns a
+// Promise; `nameSync` calls it blocking this thread (local managers only).
+// A Namespace proxy also reads attributes (`await ns.x`) and writes them
+// (`ns.x = v`, sent in order with the client's other calls).
+//
+// A proxy is shareable: sent to a child, through a Queue, a Pipe or a
+// manager (a dict holding a list proxy), it arrives as a proxy of the same
+// object, over the receiver's own connection to the manager. Sending adds a
+// reference in flight that the receiver takes over (see server.ts); a proxy
+// gives its reference back on releaseProxy(p) / p[Symbol.dispose](), or when
+// it is garbage collected.
+import { inspect } from 'node:util';
+import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
+import { ProcessError } from '../errors.js';
+import { clientFor, decodingClient, localClientFor, type ManagerClient, type ManagerInfo } from './client.js';
+import { Kind } from './protocol.js';
+import { localServers, type ProxyRef } from './server.js';
+
+interface ProxyHandle {
+  /** null in a reply: the proxy belongs to the client that receives it. */
+  manager: ManagerInfo | null;
+  ref: ProxyRef;
+}
+
+type ClientOrPending = ManagerClient | Promise<ManagerClient>;
+
+const whenClient = (client: ClientOrPending, fn: (c: ManagerClient) => void): void => {
+  if (client instanceof Promise) void client.then(fn, () => {});
+  else fn(client);
+};
+
+const released = new FinalizationRegistry<{ client: ClientOrPending; oid: number }>(({ client, oid }) =>
+  whenClient(client, (c) => c.postRef(Kind.Decref, oid)),
+);
+
+/** The state behind one proxy. */
+class ProxyCore {
+  released = false;
+  constructor(
+    readonly client: ClientOrPending,
+    readonly ref: ProxyRef,
+  ) {}
+
+  #check(): void {
+    if (this.released) throw new ProcessError(`this ${this.ref.typeid} proxy was released`);
+  }
+
+  call(method: string, args: unknown[]): Promise<unknown> {
+    if (this.released) return Promise.reject(new ProcessError(`this ${this.ref.typeid} proxy was released`));
+    const c = this.client;
+    return c instanceof Promise ? c.then((client) => client.call(this.ref.oid, method, args)) : c.call(this.ref.oid, method, args);
+  }
+
+  callSync(method: string, args: unknown[]): unknown {
+    this.#check();
+    if (this.client instanceof Promise) throw new ProcessError('proxies of a remote manager (reached over a socket) are asynchronous: use the async methods');
+    return this.client.callSync(this.ref.oid, method, args);
+  }
+
+  /** Sends a call now (an unsendable argument throws here) without waiting for its answer. */
+  post(method: string, args: unknown[]): void {
+    this.#check();
+    const c = this.client;
+    if (c instanceof Promise) void c.then((client) => client.call(this.ref.oid, method, args)).catch(() => {});
+    else c.start(this.ref.oid, method, args).catch(() => {});
+  }
+
+  handle(): HandleData {
+    this.#check();
+    const c = this.client;
+    if (c instanceof Promise) throw new ProcessError('a proxy of a remote manager can be sent on once its connection is up: make one call first');
+    c.postRef(Kind.Incref, this.ref.oid); // before the message carrying it: the receiver's Adopt comes later
+    const data: ProxyHandle = { manager: c.info, ref: this.ref };
+    return { type: 'multiproc.ManagerProxy', data };
+  }
+
+  release(proxy: object): void {
+    if (this.released) return;
+    this.released = true;
+    released.unregister(proxy);
+    whenClient(this.client, (c) => c.postRef(Kind.Decref, this.ref.oid));
+  }
+}
+
+const cores = new WeakMap<object, ProxyCore>();
+
+/** Gives a proxy's reference back now (the object is freed once no proxy refers to it). Later calls fail. */
+export function releaseProxy(proxy: object): void {
+  const core = cores.get(proxy);
+  if (!core) throw new TypeError('releaseProxy() takes a manager proxy');
+  core.release(proxy);
+}
+
+/** Whether `value` is a manager proxy. */
+export function isProxy(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && cores.has(value);
+}
+
+/** Client-side members of some typeids' proxies, built on their remote methods. */
+type Extras = Record<string, (core: ProxyCore, proxy: any) => unknown>;
+
+const lockExtras: Extras = {
+  /** Runs `fn` holding the lock; releases it even if `fn` throws. */
+  withLock: (_core, proxy) => async (fn: () => unknown) => {
+    await proxy.acquire();
+    try {
+      return await fn();
+    } finally {
+      await proxy.release();
+    }
+  },
+};
+
+/** Python's Condition.wait_for, run in the caller as in Python's proxy: the predicate never travels. */
+function waitFor(proxy: any, sync: boolean) {
+  return (predicate: () => unknown, timeout?: number) => {
+    const deadline = timeout === undefined || timeout === null ? Infinity : Date.now() + timeout;
+    if (sync) {
+      let result = predicate();
+      while (!result && Date.now() < deadline) {
+        proxy.waitSync(deadline === Infinity ? undefined : deadline - Date.now());
+        result = predicate();
+      }
+      return result;
+    }
+    return (async () => {
+      let result = await predicate();
+      while (!result && Date.now() < deadline) {
+        await proxy.wait(deadline === Infinity ? undefined : deadline - Date.now());
+        result = await predicate();
+      }
+      return result;
+    })();
+  };
+}
+
+const extras: Record<string, Extras> = {
+  Lock: lockExtras,
+  RLock: lockExtras,
+  Semaphore: lockExtras,
+  BoundedSemaphore: lockExtras,
+  Condition: {
+    ...lockExtras,
+    waitFor: (_core, proxy) => waitFor(proxy, false),
+    waitForSync: (_core, proxy) => waitFor(proxy, true),
+  },
+  Value: {
+    /** `await v.value`, as Python's ValueProxy.value. */
+    value: (core) => core.call('get', []),
+  },
+};
+
+/** Typeids whose proxies read and write attributes. */
+const attributeSetters: Record<string, string> = { Namespace: 'set', Value: 'set' };
+
+const proxyClasses = new Map<string, new () => object>();
+
+/** A named, inspectable target per typeid: console.log shows `ListProxy { typeid: 'list', id: 3 }`. */
+function targetFor(ref: ProxyRef): object {
+  const name = `${ref.typeid[0].toUpperCase()}${ref.typeid.slice(1)}Proxy`;
+  let Class = proxyClasses.get(name);
+  if (!Class) {
+    Class = { [name]: class {} }[name];
+    proxyClasses.set(name, Class);
+  }
+  const target = new Class();
+  Object.defineProperty(target, inspect.custom, { value: () => `${name} { typeid: '${ref.typeid}', id: ${ref.oid} }` });
+  return target;
+}
+
+export function makeProxy(client: ClientOrPending, ref: ProxyRef): any {
+  const core = new ProxyCore(client, ref);
+  const exposed = new Set(ref.exposed);
+  const typeExtras = extras[ref.typeid] ?? {};
+  const methods = new Map<string, unknown>();
+  const target = targetFor(ref);
+
+  const member = (name: string): unknown => {
+    if (exposed.has(name)) return (...args: unknown[]) => core.call(name, args);
+    if (name.endsWith('Sync') && exposed.has(name.slice(0, -4))) {
+      const base = name.slice(0, -4);
+      return (...args: unknown[]) => core.callSync(base, args);
+    }
+    return undefined;
+  };
+
+  const proxy: any = new Proxy(target, {
+    get(t, prop) {
+      if (typeof prop === 'symbol') {
+        if (prop === shareable) return () => core.handle();
+        if (prop === Symbol.dispose || prop === Symbol.asyncDispose) return () => core.release(proxy);
+        return Reflect.get(t, prop);
+      }
+      if (prop === 'then') return undefined; // a proxy is not a thenable: `await manager.list()` gives the proxy
+      if (Object.hasOwn(typeExtras, prop)) return typeExtras[prop](core, proxy);
+      let m = methods.get(prop);
+      if (m === undefined) {
+        m = member(prop);
+        if (m !== undefined) methods.set(prop, m);
+      }
+      if (m !== undefined) return m;
+      if (ref.typeid === 'Namespace') return core.call('get', [prop]);
+      return undefined;
+    },
+    set(_t, prop, value) {
+      const setter = attributeSetters[ref.typeid];
+      if (typeof prop === 'string' && setter && !exposed.has(prop)) {
+        core.post(setter, ref.typeid === 'Namespace' ? [prop, value] : [value]);
+        return true;
+      }
+      throw new TypeError(`cannot set ${String(prop)} on a ${ref.typeid} proxy: call its methods`);
+    },
+    has(_t, prop) {
+      return typeof prop === 'string' && (exposed.has(prop) || Object.hasOwn(typeExtras, prop));
+    },
+  });
+  cores.set(proxy, core);
+  released.register(proxy, { client, oid: ref.oid }, proxy);
+  return proxy;
+}
+
+registerHandleType('multiproc.ManagerProxy', (data: ProxyHandle) => {
+  if (data.manager) {
+    const server = localServers.get(data.manager.mid);
+    if (server) return server._adoptHere(data.ref.oid); // back home, inside the server
+  }
+  let client: ClientOrPending;
+  if (!data.manager) {
+    if (!decodingClient) throw new TypeError('a manager proxy arrived without the address of its manager');
+    client = decodingClient;
+  } else client = localClientFor(data.manager) ?? clientFor(data.manager);
+  whenClient(client, (c) => c.postRef(Kind.Adopt, data.ref.oid));
+  return makeProxy(client, data.ref);
+});
