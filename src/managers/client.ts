@@ -190,8 +190,9 @@ export class LocalClient extends ManagerClient {
     this.#request = new Ring(ring);
     this.#reply = Ring.create(REPLY_RING);
     this.id = Atomics.add(this.#request.header, NEXT_CLIENT, 1) + 1;
-    this.check();
-    this.post(encodeRequest({ kind: Kind.Hello, client: this.id, hello: { token: token(), reply: this.#reply.segment } }));
+    // A proxy of a manager that is gone still arrives (a child may receive one late): its calls then fail.
+    this.gone = this.#serverGone();
+    if (!this.gone) this.post(encodeRequest({ kind: Kind.Hello, client: this.id, hello: { token: token(), reply: this.#reply.segment } }));
   }
 
   /** Why the server can no longer answer, or null while it serves. */

@@ -28,7 +28,7 @@ import type { Segment } from '../shm/segment.js';
 import { SERVER_STATE, SHUT_DOWN, type ManagerInfo } from './client.js';
 import { callIdOf, decodeRequest, encodeResponse, Kind, type Request, type Response } from './protocol.js';
 import { readNow, write } from './ring-io.js';
-import { asCaller, onClientGone } from './waiters.js';
+import { asCaller, onClientGone, setClientLiveness } from './waiters.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
 import { state } from '../process/state.js';
 
@@ -178,6 +178,7 @@ export class Server {
     await this.ready;
     const sweep = setInterval(() => this.#sweep(), SWEEP_MS);
     sweep.unref();
+    setClientLiveness((id) => this.#isAlive(id));
     if (this.#ring) {
       Atomics.store(this.#ring.header, SERVER_STATE, token());
       wake(this.#ring.header, SERVER_STATE);
@@ -469,6 +470,12 @@ export class Server {
     }
     const entry = this.#objects.get(oid);
     if (entry && --entry.refs <= 0) this.#objects.delete(oid);
+  }
+
+  #isAlive(id: number): boolean {
+    if (id === SELF) return true;
+    const c = this.#clients.get(id);
+    return c !== undefined && !c.gone && (c.reply === null || !isDead(c.token));
   }
 
   /** Local clients whose thread died are dropped (sockets report it themselves). */

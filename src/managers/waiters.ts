@@ -23,6 +23,13 @@ export function asCaller<T>(id: number, fn: () => T): T {
   }
 }
 
+let isAlive: (id: number) => boolean = () => true;
+
+/** Set by the server: whether client `id` is still there (a waiter of a dead client is never handed anything). */
+export function setClientLiveness(check: (id: number) => boolean): void {
+  isAlive = check;
+}
+
 /** Implemented by referents that keep per-client state: the server calls it when a client is gone. */
 export const onClientGone: unique symbol = Symbol('multiproc.onClientGone') as never;
 
@@ -65,13 +72,14 @@ export class WaitList<T, W extends object = object> {
     });
   }
 
-  /** The first waiter, taken off the list (the caller settles it). */
+  /**
+   * The first waiter whose client is alive, taken off the list (the caller
+   * settles it); waiters of clients that died meanwhile are dropped, so an
+   * item or a lock is never handed to the dead.
+   */
   shift(): (Waiter<T> & W) | undefined {
-    return this.#waiters.shift();
-  }
-
-  peek(): (Waiter<T> & W) | undefined {
-    return this.#waiters[0];
+    for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) if (isAlive(w.caller)) return w;
+    return undefined;
   }
 
   remove(waiter: Waiter<T>): void {

@@ -45,6 +45,8 @@ export class Process implements ChildRecord {
   #exitCode: number | null = null;
   #sentinel: number | null = null;
   #closed = false;
+  /** The child is gone for good (its backend reported the exit). */
+  #ended = false;
   /** How many join() calls are waiting: while any is, even a daemon child keeps the event loop alive. */
   #joiners = 0;
   /** Set on the object returned by currentProcess() in a child. */
@@ -114,6 +116,7 @@ export class Process implements ChildRecord {
     processBySentinel.set(this.#sentinel, this);
     state.children.add(this);
     void child.exited.then((code) => {
+      this.#ended = true;
       this.#exitCode ??= code;
       state.children.delete(this);
     });
@@ -122,7 +125,8 @@ export class Process implements ChildRecord {
   /** Resolves when the process has ended, or after `timeout` ms (then exitCode is still null). */
   async join(timeout?: number): Promise<void> {
     const child = this.#checkJoinable();
-    if (this.exitCode !== null) return;
+    // After terminate(), a thread child has its exit code at once but is still stopping: wait until it is gone.
+    if (this.#ended) return;
     if (this.#joiners++ === 0) child.setKeepsParentAlive(true);
     let timer: NodeJS.Timeout | undefined;
     try {
