@@ -244,7 +244,7 @@ export class Server {
       req = decodeRequest(bytes);
     } catch (err) {
       const c = bytes.length >= 8 ? this.#clients.get(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true)) : undefined;
-      if (c) this.#reply(c, remote(callIdOf(bytes), `malformed request: ${(err as Error).message}`));
+      if (c) this.#reply(c, remote(callIdOf(bytes), (err as Error).message));
       return;
     }
     if (req.kind === Kind.Hello) return this.#hello(req.client, req.hello.token, req.hello.reply);
@@ -283,7 +283,7 @@ export class Server {
       try {
         req = decodeRequest(bytes);
       } catch (err) {
-        this.#reply(c, remote(callIdOf(bytes), `malformed request: ${(err as Error).message}`));
+        this.#reply(c, remote(callIdOf(bytes), (err as Error).message));
         continue;
       }
       if (req.kind === Kind.Hello) {

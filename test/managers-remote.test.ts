@@ -1,0 +1,178 @@
+// Remote managers: one program serves (getServer().serveForever(), or a
+// started manager with an address), others connect over TCP with the authkey
+// handshake. Only exposed methods can be called, a wrong key is refused, and
+// garbage is answered with an error without hurting the server.
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { AuthenticationError, BaseManager, Client, ProcessError, RemoteError, SyncManager, getContext, type Address } from 'multiproc';
+import { decodeResponse, encodeRequest, Kind } from '../src/managers/protocol.ts';
+import { assertNoChildrenLeftAfter, fixture, methods } from './helpers.ts';
+
+assertNoChildrenLeftAfter();
+
+const AUTHKEY = 'abracadabra';
+
+class QueueManager extends BaseManager {}
+QueueManager.register('getQueue');
+QueueManager.register('Counter');
+QueueManager.register('OpenCounter');
+const connectTo = async (address: Address, authkey = AUTHKEY): Promise<any> => {
+  const m = new QueueManager({ address, authkey });
+  await m.connect();
+  return m;
+};
+
+function lines(child: ChildProcess): AsyncIterator<any> {
+  let buffer = '';
+  const queue: any[] = [];
+  let wake: (() => void) | null = null;
+  child.stdout!.on('data', (d) => {
+    buffer += d;
+    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
+      queue.push(JSON.parse(buffer.slice(0, i)));
+      buffer = buffer.slice(i + 1);
+      wake?.();
+    }
+  });
+  return {
+    async next() {
+      while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      return { value: queue.shift(), done: false };
+    },
+  };
+}
+
+describe('a manager served by another program over TCP', () => {
+  let server: ChildProcess;
+  let out: AsyncIterator<any>;
+  let address: Address;
+  before(async () => {
+    server = spawn(process.execPath, ['--import', 'tsx', fixture('manager-server.ts'), AUTHKEY], { stdio: ['ignore', 'pipe', 'inherit'] });
+    out = lines(server);
+    ({ address } = (await out.next()).value);
+  });
+  after(() => {
+    server.kill('SIGKILL');
+  });
+
+  it('a_client_with_a_wrong_authkey_is_refused_and_the_server_carries_on', async () => {
+    await assert.rejects(connectTo(address, 'wrong key'), AuthenticationError);
+    const m = await connectTo(address);
+    const counter = await m.Counter();
+    assert.equal(await counter.increment(2), 2);
+  });
+
+  it('one_program_serves_a_queue_and_others_use_it', async () => {
+    const m = await connectTo(address);
+    const q = await m.getQueue();
+    await q.put('hello');
+    const p = new (getContext('process').Process)({
+      target: async (address: any, authkey: string) => {
+        const { BaseManager } = await import('multiproc');
+        class QueueManager extends BaseManager {}
+        QueueManager.register('getQueue');
+        const m = new QueueManager({ address, authkey });
+        await m.connect();
+        const q = await (m as any).getQueue();
+        await q.put(`${await q.get()} back`);
+      },
+      args: [address, AUTHKEY],
+    });
+    p.start();
+    await p.join();
+    assert.equal(p.exitCode, 0);
+    assert.equal(await q.get(), 'hello back');
+  });
+
+  it('a_remote_proxy_passed_to_a_child_reconnects_there', async () => {
+    const m = await connectTo(address);
+    const counter = await m.Counter();
+    await counter.value(); // the connection is up
+    const p = new (getContext('thread').Process)({
+      target: async (counter: any) => {
+        await counter.increment(5);
+      },
+      args: [counter],
+    });
+    p.start();
+    await p.join();
+    assert.equal(await counter.value(), 5);
+  });
+
+  it('only_exposed_methods_can_be_called_and_underscore_names_never', async () => {
+    const m = await connectTo(address);
+    const counter = await m.Counter();
+    assert.equal(counter.secret, undefined, 'not exposed: the proxy has no such method');
+    const open = await m.OpenCounter();
+    assert.equal(await open.secret(), 'not for clients', 'exposed by default: every public method');
+    assert.equal(open._internal, undefined);
+    assert.throws(() => counter.valueSync(), ProcessError, 'remote proxies have no Sync calls');
+
+    // The server enforces it too, whatever a client sends.
+    const conn = await Client(address, { authkey: AUTHKEY });
+    const oid = 1; // the first object the server made
+    for (const method of ['secret', '_internal']) {
+      await conn.sendBytes(encodeRequest({ kind: Kind.Call, client: 0, call: 7, oid, method, args: [] }));
+      const res = decodeResponse(await conn.recvBytes());
+      assert.equal(res.kind, Kind.Remote);
+      assert.match((res.value as { message: string }).message, /not exposed/);
+    }
+    conn.close();
+  });
+
+  it('malformed_messages_are_answered_with_an_error_and_never_crash_the_server', async () => {
+    const conn = await Client(address, { authkey: AUTHKEY });
+    await conn.sendBytes(Buffer.from('garbage that is no request'));
+    assert.equal(decodeResponse(await conn.recvBytes()).kind, Kind.Remote);
+    await conn.sendBytes(encodeRequest({ kind: Kind.Call, client: 0, call: 8, oid: 99_999, method: 'value', args: [] }));
+    const res = decodeResponse(await conn.recvBytes());
+    assert.equal(res.kind, Kind.Remote);
+    assert.match((res.value as { message: string }).message, /no shared object/);
+    await conn.sendBytes(encodeRequest({ kind: Kind.Create, client: 0, call: 9, typeid: 'NoSuchType', args: [] }));
+    assert.match((decodeResponse(await conn.recvBytes()).value as { message: string }).message, /unknown typeid/);
+    conn.close();
+
+    // Junk before the handshake: that connection is dropped, nothing else.
+    const raw = net.connect({ host: (address as [string, number])[0], port: (address as [string, number])[1] });
+    await new Promise((r) => raw.once('connect', r));
+    raw.write(Buffer.from([0xff, 0xff, 0xff, 0xf0, 1, 2, 3]));
+    raw.resume(); // (read the challenge, so that 'end' comes)
+    await new Promise((r) => raw.once('end', r)); // the server hung up on it
+    raw.destroy();
+
+    const m = await connectTo(address);
+    const counter = await m.Counter();
+    assert.equal(await counter.increment(), 1);
+  });
+
+  it('a_connected_manager_can_shut_the_server_down', async () => {
+    const m = await connectTo(address);
+    const counter = await m.Counter();
+    await m.shutdown();
+    assert.deepEqual((await out.next()).value, { stopped: true });
+    await assert.rejects(counter.value(), RemoteError);
+    await new Promise((r) => server.once('exit', r));
+  });
+});
+
+for (const method of methods) {
+  describe(`a started manager with an address [${method}]`, () => {
+    it('serves this program through shared memory and another client over TCP', async () => {
+      await using m = new SyncManager({ address: ['127.0.0.1', 0], authkey: 'k', context: method });
+      await m.start();
+      const local = await m.dict();
+      await local.set('from', 'local');
+      const remote = new SyncManager({ address: m.address!, authkey: 'k' });
+      await remote.connect();
+      const d = await remote.dict({ a: 1 });
+      await d.set('b', local); // a proxy of the local client, stored through the TCP one
+      assert.equal(await (await d.get('b')).get('from'), 'local');
+      const l = await remote.list([1, 2]);
+      await l.append(3);
+      assert.deepEqual(await l.toArray(), [1, 2, 3]);
+      await assert.rejects(new SyncManager({ address: m.address!, authkey: 'nope' }).connect(), AuthenticationError);
+    });
+  });
+}
