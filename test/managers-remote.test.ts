@@ -147,6 +147,18 @@ describe('a manager served by another program over TCP', () => {
     assert.equal(await counter.increment(), 1);
   });
 
+  it('disposing_a_connected_manager_closes_only_its_own_connection', async () => {
+    let counter: any;
+    {
+      await using m = await connectTo(address);
+      counter = await m.Counter();
+      await counter.increment();
+    }
+    await assert.rejects(counter.value(), RemoteError, 'its proxies are cut off');
+    const again = await connectTo(address); // the server still serves
+    assert.equal(await (await again.Counter()).increment(3), 3);
+  });
+
   it('a_connected_manager_can_shut_the_server_down', async () => {
     const m = await connectTo(address);
     const counter = await m.Counter();

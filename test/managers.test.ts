@@ -198,6 +198,15 @@ for (const method of methods) {
       b.close();
     });
 
+    it('a_proxy_prints_as_its_type_and_id_and_is_not_a_thenable', async () => {
+      const l = await m.list();
+      const ns = await m.Namespace();
+      assert.match(`${l}`, /^ListProxy \{ typeid: 'list', id: \d+ \}$/);
+      assert.match(String(ns), /^NamespaceProxy/);
+      assert.equal(typeof ns.then, 'undefined');
+      assert.equal(await Promise.resolve(l), l);
+    });
+
     it('a_released_proxy_refuses_calls', async () => {
       const l = await m.list<number>();
       releaseProxy(l);

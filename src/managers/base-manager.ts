@@ -223,7 +223,16 @@ export class BaseManager {
     }
   }
 
+  /** A connected manager: closes this program's connection, leaving the server to its other clients. */
+  close(): void {
+    if (this.#state !== 'connected') return;
+    this.#state = 'shutdown';
+    this.#client?.close();
+  }
+
+  /** A started manager shuts down; a connected one only closes its connection (see close()). */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.shutdown();
+    if (this.#state === 'connected') this.close();
+    else await this.shutdown();
   }
 }

@@ -165,7 +165,8 @@ function targetFor(ref: ProxyRef): object {
     proxyClasses.set(name, Class);
   }
   const target = new Class();
-  Object.defineProperty(target, inspect.custom, { value: () => `${name} { typeid: '${ref.typeid}', id: ${ref.oid} }` });
+  const text = () => `${name} { typeid: '${ref.typeid}', id: ${ref.oid} }`;
+  Object.defineProperties(target, { [inspect.custom]: { value: text }, toString: { value: text } });
   return target;
 }
 
@@ -200,6 +201,7 @@ export function makeProxy(client: ClientOrPending, ref: ProxyRef): any {
         if (m !== undefined) methods.set(prop, m);
       }
       if (m !== undefined) return m;
+      if (prop in t) return Reflect.get(t, prop); // toString, valueOf, constructor, ...: `${proxy}` works
       if (ref.typeid === 'Namespace') return core.call('get', [prop]);
       return undefined;
     },
