@@ -21,7 +21,8 @@ export const BENCHMARKS: BenchEntry[] = [
   { name: 'joinable_queue', about: 'JoinableQueue taskDone()/join() overhead vs a plain Queue' },
   { name: 'large_array', about: '64 MiB through a Queue, a Pipe and SharedMemory' },
   { name: 'value_lock', about: 'Value(\'i\') increments under its lock, Lock acquire/release, Array(\'d\', 1M) access' },
-  // To come, mirroring the Python scripts: manager_ops, pool_map.
+  { name: 'manager_ops', about: 'Manager start/shutdown, proxy op latency (dict, list, Namespace, Lock) from a child, the parent and over TCP' },
+  // To come, mirroring the Python scripts: pool_map.
 ];
 
 export const moduleFile = (e: BenchEntry): string => e.module ?? `${e.name}.ts`;
