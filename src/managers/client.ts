@@ -17,7 +17,7 @@ import { ProcessError, RemoteError } from '../errors.js';
 import { isDead, token } from '../shm/liveness.js';
 import { Ring, WORD_A, WORD_B } from '../queues/ring.js';
 import type { Segment } from '../shm/segment.js';
-import { decodeResponse, encodeRequest, Kind, type Request, type Response } from './protocol.js';
+import { decodeResponse, encodeRequest, Kind, responseCallOf, type Request, type Response } from './protocol.js';
 import { readNow, writeSync } from './ring-io.js';
 
 /** Where a manager is: what a proxy carries so that any process can reach its manager. */
@@ -41,6 +41,15 @@ const REPLY_RING = 256 * 1024;
 /** How long a waiting async call spins on its reply before sleeping: a served call answers in a few µs. */
 const SPIN_MS = 0.05;
 const SLICE_MS = 100;
+const LIVENESS_MS = 20;
+/** Tight spins (reads of the ring's tail) between the other checks of a wait. */
+const SPIN_SYNC = 2000;
+const SPIN_ASYNC = 200;
+
+/** Spins until the ring has data or `spins` reads have passed. */
+export function spinForData(ring: Ring, spins: number): void {
+  for (let i = 0; i < spins && !ring.hasData(); i++);
+}
 
 interface Pending {
   resolve(value: unknown): void;
@@ -139,7 +148,7 @@ export abstract class ManagerClient {
     try {
       msg = decodeResponse(bytes);
     } catch (err) {
-      const call = bytes.length >= 12 ? new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true) : 0;
+      const call = responseCallOf(bytes);
       const pending = this.calls.get(call);
       this.calls.delete(call);
       pending?.reject(err);
@@ -184,6 +193,8 @@ export class LocalClient extends ManagerClient {
   readonly #request: Ring;
   readonly #reply: Ring;
   #pumping = false;
+  #livenessCheckedAt = 0;
+  #died: Error | null = null;
 
   constructor(info: ManagerInfo, ring: Segment) {
     super(info);
@@ -195,12 +206,22 @@ export class LocalClient extends ManagerClient {
     if (!this.gone) this.post(encodeRequest({ kind: Kind.Hello, client: this.id, hello: { token: token(), reply: this.#reply.segment } }));
   }
 
-  /** Why the server can no longer answer, or null while it serves. */
+  /**
+   * Why the server can no longer answer, or null while it serves. Whether its
+   * thread is alive can cost a system call (another process's pid), so that
+   * is checked at most every LIVENESS_MS; a shutdown is seen at once.
+   */
   #serverGone(): Error | null {
     const state = Atomics.load(this.#request.header, SERVER_STATE);
     if (state === SHUT_DOWN) return new RemoteError('the manager has shut down');
-    if (state > 0 && isDead(state)) return new RemoteError("the manager's server process has died");
-    return null;
+    if (state > 0) {
+      const now = Date.now();
+      if (now - this.#livenessCheckedAt >= LIVENESS_MS) {
+        this.#livenessCheckedAt = now;
+        if (isDead(state)) this.#died ??= new RemoteError("the manager's server process has died");
+      }
+    }
+    return this.#died;
   }
 
   #ended = (): boolean => this.#serverGone() !== null;
@@ -249,7 +270,10 @@ export class LocalClient extends ManagerClient {
           spinUntil = performance.now() + SPIN_MS;
           continue;
         }
-        if (performance.now() < spinUntil) continue;
+        if (performance.now() < spinUntil) {
+          spinForData(this.#reply, SPIN_ASYNC);
+          continue;
+        }
         const err = this.#serverGone();
         if (err) return this.fail(err);
         await this.#reply.waitForData(SLICE_MS);
@@ -261,6 +285,7 @@ export class LocalClient extends ManagerClient {
 
   protected waitSync(done: () => boolean): void {
     while (!done()) {
+      spinForData(this.#reply, SPIN_SYNC);
       if (this.#drain()) continue;
       const err = this.#serverGone();
       if (err) return this.fail(err);
@@ -331,24 +356,23 @@ export class SocketClient extends ManagerClient {
 
 // ---- one client per manager per thread -------------------------------------------
 
-const clients = new Map<string, ManagerClient>();
+const localClients = new Map<string, ManagerClient>();
+const socketClients = new Map<string, ManagerClient>();
 const connecting = new Map<string, Promise<ManagerClient>>();
 
 function forget(client: ManagerClient): void {
-  if (clients.get(client.info.mid) === client) clients.delete(client.info.mid);
+  for (const map of [localClients, socketClients]) if (map.get(client.info.mid) === client) map.delete(client.info.mid);
 }
 
-/** This thread's client of the manager `info` names, if it can be reached without waiting (shared memory). */
+/** This thread's shared-memory client of the manager `info` names, or null when it has no ring to reach. */
 export function localClientFor(info: ManagerInfo): ManagerClient | null {
-  const known = clients.get(info.mid);
-  if (known) return known;
-  if (!info.ring) return null;
-  const client = new LocalClient(info, info.ring);
-  clients.set(info.mid, client);
+  if (!info.ring) return socketClients.get(info.mid) ?? null;
+  let client = localClients.get(info.mid);
+  if (!client) localClients.set(info.mid, (client = new LocalClient(info, info.ring)));
   return client;
 }
 
-/** This thread's client of the manager `info` names, connecting over its socket if it has no shared-memory ring. */
+/** This thread's client of the manager `info` names: shared memory where it can, else its socket. */
 export async function clientFor(info: ManagerInfo): Promise<ManagerClient> {
   const local = localClientFor(info);
   if (local) return local;
@@ -356,7 +380,7 @@ export async function clientFor(info: ManagerInfo): Promise<ManagerClient> {
   let pending = connecting.get(info.mid);
   if (!pending) {
     pending = SocketClient.connect(info).then((c) => {
-      clients.set(info.mid, c);
+      socketClients.set(info.mid, c);
       return c;
     });
     connecting.set(info.mid, pending);
@@ -365,10 +389,10 @@ export async function clientFor(info: ManagerInfo): Promise<ManagerClient> {
   return pending;
 }
 
-/** A client of its own over a socket (BaseManager.connect()). */
+/** A socket client of its own (BaseManager.connect()); proxies arriving later reuse it unless shared memory reaches the manager. */
 export async function connectClient(info: ManagerInfo): Promise<ManagerClient> {
   const client = await SocketClient.connect(info);
-  clients.set(info.mid, client);
+  if (!socketClients.has(info.mid)) socketClients.set(info.mid, client);
   return client;
 }
 

@@ -60,42 +60,74 @@ const HEADER = 16;
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
+// Little-endian integers by hand: no DataView per message on the hot path.
+const putU32 = (b: Uint8Array, at: number, v: number): void => {
+  b[at] = v;
+  b[at + 1] = v >>> 8;
+  b[at + 2] = v >>> 16;
+  b[at + 3] = v >>> 24;
+};
+const getU32 = (b: Uint8Array, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+
+/** Method names and typeids as bytes, once per name. */
+const nameBytes = new Map<string, Uint8Array>();
+function encodeName(name: string): Uint8Array {
+  let bytes = nameBytes.get(name);
+  if (!bytes) {
+    bytes = utf8.encode(name);
+    if (bytes.length > 0xffff) throw new RangeError('method name too long');
+    if (nameBytes.size < 4096) nameBytes.set(name, bytes);
+  }
+  return bytes;
+}
+
+function decodeName(bytes: Uint8Array): string {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] > 0x7f) return fromUtf8.decode(bytes);
+  return String.fromCharCode.apply(null, bytes as unknown as number[]); // ASCII: the common case
+}
+
+const argLabels = Array.from({ length: 16 }, (_, i) => `args[${i}]`);
+const encodeArgs = (args: unknown[]): Uint8Array[] => {
+  const parts = new Array<Uint8Array>(args.length);
+  for (let i = 0; i < args.length; i++) parts[i] = encode(args[i], argLabels[i] ?? `args[${i}]`);
+  return parts;
+};
+
 /** Encodes a request; throws (TypeError naming the argument) for unsendable arguments, before anything is sent. */
 export function encodeRequest(msg: Request): Uint8Array {
   let name: Uint8Array | null = null;
   let parts: Uint8Array[] = [];
   switch (msg.kind) {
     case Kind.Call:
-      name = utf8.encode(msg.method);
-      parts = msg.args.map((a, i) => encode(a, `args[${i}]`));
+      name = encodeName(msg.method);
+      parts = encodeArgs(msg.args);
       break;
     case Kind.Create:
-      name = utf8.encode(msg.typeid);
-      parts = msg.args.map((a, i) => encode(a, `args[${i}]`));
+      name = encodeName(msg.typeid);
+      parts = encodeArgs(msg.args);
       break;
     case Kind.Hello:
       parts = [encode(msg.hello, 'hello')];
       break;
   }
+  const lengthPrefixed = name !== null;
   let size = HEADER + (name ? 2 + name.length : 0);
-  const lengthPrefixed = msg.kind === Kind.Call || msg.kind === Kind.Create;
   for (const p of parts) size += (lengthPrefixed ? 4 : 0) + p.length;
   const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
   out[0] = msg.kind;
-  view.setUint32(4, msg.client, true);
-  view.setUint32(8, 'call' in msg ? msg.call : 0, true);
-  view.setUint32(12, 'oid' in msg ? msg.oid : 0, true);
+  putU32(out, 4, msg.client);
+  putU32(out, 8, 'call' in msg ? msg.call : 0);
+  putU32(out, 12, 'oid' in msg ? msg.oid : 0);
   let at = HEADER;
   if (name) {
-    if (name.length > 0xffff) throw new RangeError('method name too long');
-    view.setUint16(at, name.length, true);
+    out[at] = name.length;
+    out[at + 1] = name.length >>> 8;
     out.set(name, at + 2);
     at += 2 + name.length;
   }
   for (const p of parts) {
     if (lengthPrefixed) {
-      view.setUint32(at, p.length, true);
+      putU32(out, at, p.length);
       at += 4;
     }
     out.set(p, at);
@@ -104,30 +136,34 @@ export function encodeRequest(msg: Request): Uint8Array {
   return out;
 }
 
+/** The client id of a request, if its header is readable (to answer a malformed one). */
+export function clientIdOf(bytes: Uint8Array): number | null {
+  return bytes.length >= 8 ? getU32(bytes, 4) : null;
+}
+
 /** The call id of a request, if its header is readable (to answer a malformed one). */
 export function callIdOf(bytes: Uint8Array): number {
-  return bytes.length >= HEADER ? new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true) : 0;
+  return bytes.length >= HEADER ? getU32(bytes, 8) : 0;
 }
 
 /** Decodes a request; throws a TypeError for bytes that are not one. */
 export function decodeRequest(bytes: Uint8Array): Request {
   if (bytes.length < HEADER) throw new TypeError(`malformed request: ${bytes.length} bytes is shorter than a header`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const kind = bytes[0] as Kind;
-  const client = view.getUint32(4, true);
-  const call = view.getUint32(8, true);
-  const oid = view.getUint32(12, true);
+  const client = getU32(bytes, 4);
+  const call = getU32(bytes, 8);
+  const oid = getU32(bytes, 12);
   switch (kind) {
     case Kind.Call:
     case Kind.Create: {
       if (bytes.length < HEADER + 2) throw new TypeError('malformed request: no method name');
-      const n = view.getUint16(HEADER, true);
+      const n = bytes[HEADER] | (bytes[HEADER + 1] << 8);
       if (HEADER + 2 + n > bytes.length) throw new TypeError('malformed request: the method name runs past the end');
-      const name = fromUtf8.decode(bytes.subarray(HEADER + 2, HEADER + 2 + n));
+      const name = decodeName(bytes.subarray(HEADER + 2, HEADER + 2 + n));
       const args: unknown[] = [];
       for (let at = HEADER + 2 + n; at < bytes.length; ) {
         if (at + 4 > bytes.length) throw new TypeError('malformed request: truncated argument');
-        const len = view.getUint32(at, true);
+        const len = getU32(bytes, at);
         if (len === 0 || at + 4 + len > bytes.length) throw new TypeError('malformed request: an argument runs past the end');
         args.push(decode(bytes.subarray(at + 4, at + 4 + len)));
         at += 4 + len;
@@ -158,13 +194,15 @@ export function encodeResponse(msg: Response): Uint8Array {
   }
   const out = new Uint8Array(HEADER + body.length);
   out[0] = msg.kind;
-  new DataView(out.buffer).setUint32(8, msg.call, true);
+  putU32(out, 8, msg.call);
   out.set(body, HEADER);
   return out;
 }
 
+/** The call id of a response (to fail that call when the rest cannot be decoded). */
+export const responseCallOf = callIdOf;
+
 export function decodeResponse(bytes: Uint8Array): Response {
   if (bytes.length < HEADER) throw new TypeError('malformed response');
-  const call = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true);
-  return { kind: bytes[0], call, value: decode(bytes.subarray(HEADER)) } as Response;
+  return { kind: bytes[0], call: getU32(bytes, 8), value: decode(bytes.subarray(HEADER)) } as Response;
 }

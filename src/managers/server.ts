@@ -25,8 +25,8 @@ import { tryLock, unlock } from '../shm/mutex.js';
 import { PUT_MUTEX, Ring } from '../queues/ring.js';
 import { wake } from '../shm/wait.js';
 import type { Segment } from '../shm/segment.js';
-import { SERVER_STATE, SHUT_DOWN, type ManagerInfo } from './client.js';
-import { callIdOf, decodeRequest, encodeResponse, Kind, type Request, type Response } from './protocol.js';
+import { SERVER_STATE, SHUT_DOWN, spinForData, type ManagerInfo } from './client.js';
+import { callIdOf, clientIdOf, decodeRequest, encodeResponse, Kind, type Request, type Response } from './protocol.js';
 import { readNow, write } from './ring-io.js';
 import { asCaller, onClientGone, setClientLiveness } from './waiters.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
@@ -73,6 +73,8 @@ interface ClientRecord {
 const SELF = 0;
 /** After its last request the loop spins this long before sleeping: the next one usually comes within microseconds. */
 const SPIN_MS = 0.2;
+/** Reads of the ring's tail per turn of the spinning loop. */
+const SPIN = 500;
 /** While spinning, the event loop (sockets, timers) still gets a turn this often. */
 const YIELD_MS = 1;
 const SLEEP_MS = 100;
@@ -227,6 +229,7 @@ export class Server {
       await null; // replies of calls that settled meanwhile
       const now = performance.now();
       if (now - lastRequest < SPIN_MS) {
+        spinForData(ring, SPIN);
         if (now - lastYield > YIELD_MS) {
           await yieldToEventLoop();
           lastYield = performance.now();
@@ -243,7 +246,8 @@ export class Server {
     try {
       req = decodeRequest(bytes);
     } catch (err) {
-      const c = bytes.length >= 8 ? this.#clients.get(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true)) : undefined;
+      const id = clientIdOf(bytes);
+      const c = id === null ? undefined : this.#clients.get(id);
       if (c) this.#reply(c, remote(callIdOf(bytes), (err as Error).message));
       return;
     }
