@@ -89,15 +89,22 @@ export abstract class ManagerClient {
     const call = this.#nextCall++;
     const bytes = this.#request(call, oid, method, args);
     this.check();
-    const done = new Promise((resolve, reject) => this.calls.set(call, { resolve, reject }));
+    let pending!: Pending;
+    const done = new Promise((resolve, reject) => (pending = { resolve, reject }));
+    this.#send(call, bytes, pending);
+    this.awaitReplies();
+    return done;
+  }
+
+  /** Posts a call's request, its answer awaited by `pending`. */
+  #send(call: number, bytes: Uint8Array, pending: Pending): void {
+    this.calls.set(call, pending);
     try {
       this.post(bytes);
     } catch (err) {
       this.calls.delete(call);
       throw err;
     }
-    this.awaitReplies();
-    return done;
   }
 
   /** call() that blocks this thread until the answer comes. */
@@ -106,13 +113,7 @@ export abstract class ManagerClient {
     const bytes = this.#request(call, oid, method, args);
     this.check();
     let outcome: { ok: boolean; value: unknown } | null = null;
-    this.calls.set(call, { resolve: (value) => (outcome = { ok: true, value }), reject: (value) => (outcome = { ok: false, value }) });
-    try {
-      this.post(bytes);
-    } catch (err) {
-      this.calls.delete(call);
-      throw err;
-    }
+    this.#send(call, bytes, { resolve: (value) => (outcome = { ok: true, value }), reject: (value) => (outcome = { ok: false, value }) });
     this.waitSync(() => outcome !== null);
     const o = outcome as unknown as { ok: boolean; value: unknown };
     if (!o.ok) throw o.value;
@@ -121,7 +122,7 @@ export abstract class ManagerClient {
 
   #request(call: number, oid: number, name: string, args: unknown[]): Uint8Array {
     const client = this.id;
-    if (oid === -1) return encodeRequest({ kind: Kind.Create, client, call, typeid: name, args });
+    if (oid === CREATE_OID) return encodeRequest({ kind: Kind.Create, client, call, typeid: name, args });
     if (oid === MANAGER_OID) return encodeRequest({ kind: name === 'shutdown' ? Kind.Shutdown : Kind.Describe, client, call });
     return encodeRequest({ kind: Kind.Call, client, call, oid, method: name, args });
   }

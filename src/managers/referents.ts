@@ -17,6 +17,14 @@ function checkInt(i: unknown, what = 'index'): number {
   return i as number;
 }
 
+/** A Python index (negative counts from the end) as a position; RangeError when out of range. */
+function position(i: unknown, length: number, what: string): number {
+  const n = checkInt(i);
+  const at = n < 0 ? length + n : n;
+  if (at < 0 || at >= length) throw new RangeError(`${what} index out of range`);
+  return at;
+}
+
 /** Python's ordering for sort(): numbers, bigints and strings among themselves. */
 function compare(a: unknown, b: unknown): number {
   const ta = typeof a === 'bigint' ? 'number' : typeof a;
@@ -34,12 +42,8 @@ export class ListReferent {
     this.#items = [...init];
   }
 
-  /** A Python index (negative counts from the end) as a position; RangeError when out of range. */
   #at(i: unknown): number {
-    const n = checkInt(i);
-    const at = n < 0 ? this.#items.length + n : n;
-    if (at < 0 || at >= this.#items.length) throw new RangeError('list index out of range');
-    return at;
+    return position(i, this.#items.length, 'list');
   }
 
   append(item: unknown): void {
@@ -239,10 +243,7 @@ export class ArrayReferent {
   }
 
   #at(i: unknown): number {
-    const n = checkInt(i);
-    const at = n < 0 ? this.#items.length + n : n;
-    if (at < 0 || at >= this.#items.length) throw new RangeError('array index out of range');
-    return at;
+    return position(i, this.#items.length, 'array');
   }
   get(i: number): unknown {
     return fromElement(this.#info, this.#items[this.#at(i)]);
