@@ -19,6 +19,7 @@ import { Ring, WORD_A, WORD_B } from '../queues/ring.js';
 import type { Segment } from '../shm/segment.js';
 import { decodeResponse, encodeRequest, Kind, responseCallOf, type Request, type Response } from './protocol.js';
 import { readNow, writeSync } from './ring-io.js';
+import { BusyWindow } from './busy-loop.js';
 
 /** Where a manager is: what a proxy carries so that any process can reach its manager. */
 export interface ManagerInfo {
@@ -302,8 +303,12 @@ export class LocalClient extends ManagerClient {
 
 // ---- remote: a socket ------------------------------------------------------------
 
+/** How long a socket client keeps its event loop turning after a request or a reply, while answers are awaited. */
+const BUSY_MS = 0.3;
+
 export class SocketClient extends ManagerClient {
   readonly #conn: SocketConnection;
+  readonly #busy = new BusyWindow();
 
   private constructor(info: ManagerInfo, conn: SocketConnection) {
     super(info);
@@ -328,6 +333,7 @@ export class SocketClient extends ManagerClient {
       }
       this.settle(bytes);
       if (this.calls.size === 0) this.#conn.unref();
+      else this.#busy.extend(BUSY_MS);
     }
   }
 
@@ -338,6 +344,7 @@ export class SocketClient extends ManagerClient {
 
   protected awaitReplies(): void {
     this.#conn.ref(); // a call waiting keeps the program alive, as any pending I/O
+    this.#busy.extend(BUSY_MS);
   }
 
   protected waitSync(): void {

@@ -29,6 +29,7 @@ import { SERVER_STATE, SHUT_DOWN, spinForData, type ManagerInfo } from './client
 import { callIdOf, clientIdOf, decodeRequest, encodeResponse, Kind, type Request, type Response } from './protocol.js';
 import { readNow, write } from './ring-io.js';
 import { asCaller, onClientGone, setClientLiveness } from './waiters.js';
+import { BusyWindow } from './busy-loop.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
 import { state } from '../process/state.js';
 
@@ -79,6 +80,8 @@ const SPIN = 500;
 const YIELD_MS = 1;
 const SLEEP_MS = 100;
 const SWEEP_MS = 500;
+/** After a socket request the event loop keeps turning this long (see busy-loop.ts). */
+const BUSY_MS = 0.3;
 
 /** Servers running in this thread, by manager id: a proxy of one of them decodes here as a ServerRef. */
 export const localServers = new Map<string, Server>();
@@ -148,6 +151,9 @@ export class Server {
   #stop!: () => void;
   readonly #done = new Promise<void>((resolve) => (this.#stop = resolve));
   #serving = false;
+  /** Remote clients connected now: while there are any, the spinning ring loop lets the event loop turn on every pass. */
+  #sockets = 0;
+  readonly #busy = new BusyWindow();
 
   constructor(options: ServerOptions) {
     this.mid = options.mid;
@@ -230,7 +236,7 @@ export class Server {
       const now = performance.now();
       if (now - lastRequest < SPIN_MS) {
         spinForData(ring, SPIN);
-        if (now - lastYield > YIELD_MS) {
+        if (this.#sockets > 0 || now - lastYield > YIELD_MS) {
           await yieldToEventLoop();
           lastYield = performance.now();
         }
@@ -271,7 +277,8 @@ export class Server {
       }
       const c: ClientRecord = { id: this.#nextSocketClient--, token: 0, reply: null, socket: conn, tallies: new Map(), backlog: [], gone: false };
       this.#clients.set(c.id, c);
-      void this.#serveSocket(c, conn);
+      this.#sockets++;
+      void this.#serveSocket(c, conn).finally(() => this.#sockets--);
     }
   }
 
@@ -295,6 +302,7 @@ export class Server {
         continue;
       }
       this.#handle(c, { ...req, client: c.id } as Request);
+      this.#busy.extend(BUSY_MS); // the client's next request usually follows its reply within microseconds
     }
   }
 
