@@ -33,10 +33,14 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `node --import tsx <script> ...args` and collects its output. */
-export function runScript(script: string, args: string[] = [], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+/** Runs `node [execArgv] --import tsx <script> ...args` and collects its output. */
+export function runScript(
+  script: string,
+  args: string[] = [],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; execArgv?: string[] } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    const child = spawn(process.execPath, [...(options.execArgv ?? []), '--import', 'tsx', script, ...args], {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Manager, Pipe, ProcessError, Queue, RemoteError, _decode, _encode, getContext, releaseProxy, type SyncManager } from 'multiproc';
-import { assertNoChildrenLeftAfter, methods } from './helpers.ts';
+import { assertNoChildrenLeftAfter, fixture, methods, runScript } from './helpers.ts';
 
 assertNoChildrenLeftAfter();
 
@@ -227,6 +227,26 @@ for (const method of methods) {
     });
   });
 }
+
+describe('references to shared objects', () => {
+  it('an_object_goes_when_its_proxies_are_released_or_collected', async () => {
+    const m = await Manager();
+    const l = await m.list();
+    assert.equal(await m._numberOfObjects(), 1);
+    releaseProxy(l);
+    await m.list(); // (ordered after the release)
+    assert.equal(await m._numberOfObjects(), 1);
+    await m.shutdown();
+    for (const method of methods) {
+      const r = await runScript(fixture('manager-gc.ts'), [method], { execArgv: ['--expose-gc'] });
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.made, out.before + 20);
+      assert.equal(out.after, out.before, 'collected proxies gave their references back');
+      assert.deepEqual(out.kept, [1]);
+    }
+  });
+});
 
 describe('a manager after shutdown', () => {
   it('fails calls of proxies still held with RemoteError, at once', async () => {

@@ -185,6 +185,12 @@ export class BaseManager {
     return this.#server;
   }
 
+  /** How many shared objects the server holds now (Python's _number_of_objects(), for tests and diagnostics). */
+  async _numberOfObjects(): Promise<number> {
+    const { objects } = (await this.#connected().call(MANAGER_OID, 'describe', [])) as { objects: number };
+    return objects;
+  }
+
   /** Makes an object of `typeid` in the server; resolves with its proxy. */
   async _create(typeid: string, args: unknown[]): Promise<any> {
     if (!this.#registry().has(typeid)) throw new TypeError(`'${typeid}' is not registered with ${this.constructor.name}`);

@@ -363,7 +363,7 @@ export class Server {
       case Kind.Decref:
         return this._decref(c.id, req.oid);
       case Kind.Describe:
-        return this.#reply(c, { kind: Kind.Result, call: req.call, value: { mid: this.mid, typeids: [...this.#registry.keys()] } });
+        return this.#reply(c, { kind: Kind.Result, call: req.call, value: { mid: this.mid, typeids: [...this.#registry.keys()], objects: this.#objects.size } });
       case Kind.Shutdown:
         this.#reply(c, { kind: Kind.Result, call: req.call, value: undefined });
         return this.shutdown();
