@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AuthenticationError, BaseManager, Client, ProcessError, RemoteError, SyncManager, getContext, type Address } from 'multiproc';
+import { AuthenticationError, BaseManager, Client, ProcessError, RemoteError, SyncManager, getContext, task, type Address } from 'multiproc';
 import { decodeResponse, encodeRequest, Kind } from '../src/managers/protocol.ts';
 import { assertNoChildrenLeftAfter, fixture, methods } from './helpers.ts';
 
@@ -168,6 +168,35 @@ describe('a manager served by another program over TCP', () => {
     await new Promise((r) => server.once('exit', r));
   });
 });
+
+class TallyManager extends BaseManager {}
+TallyManager.register('Tally', task(new URL('./fixtures/manager-types.ts', import.meta.url), 'makeTally'), {
+  methodToTypeid: { branch: 'Tally' },
+});
+TallyManager.register('Shipped', () => ({ hello: (who: string) => `hello ${who}`, _hidden: () => 'no' }));
+const limit = 3;
+TallyManager.register('Captures', () => ({ limit }));
+
+for (const method of methods) {
+  describe(`a BaseManager subclass with registered types [${method}]`, () => {
+    it('makes_objects_with_module_task_and_shipped_callables_and_returns_method_results_as_proxies', async () => {
+      await using m: any = new TallyManager({ context: method });
+      await m.start();
+      const tally = await m.Tally();
+      assert.equal(await tally.add('a', 2), 2);
+      const branch = await tally.branch(); // methodToTypeid: a proxy, not a copy
+      await branch.add('b');
+      assert.equal(await branch.get('b'), 1);
+      assert.equal(await tally.get('b'), 0);
+      assert.deepEqual(await Promise.all([tally.slowAdd('s', 50), tally.add('s')]), [2, 1], 'a waiting call does not hold up the next');
+      await assert.rejects(tally.fail(), { name: 'TypeError', message: 'tally says no' });
+      const shipped = await m.Shipped();
+      assert.equal(await shipped.hello('you'), 'hello you');
+      assert.equal(shipped._hidden, undefined);
+      await assert.rejects(m.Captures(), (err: Error) => err instanceof ReferenceError && /limit is not defined in the child/.test(err.message));
+    });
+  });
+}
 
 for (const method of methods) {
   describe(`a started manager with an address [${method}]`, () => {
