@@ -242,8 +242,8 @@ export class Server {
         }
         continue;
       }
-      await ring.waitForData(SLEEP_MS);
-      lastRequest = lastYield = performance.now();
+      await ring.waitForData(SLEEP_MS); // (wakes when a request arrives, else after SLEEP_MS to re-check)
+      lastYield = performance.now();
     }
   }
 
