@@ -110,4 +110,4 @@ export type ArrayProxy<T = number> = ProxyBase &
   WithSync<{ get(index: number): Promise<T>; set(index: number, value: T): Promise<void>; length(): Promise<number>; toArray(): Promise<T[]> }>;
 
 /** A proxy of a registered typeid: every exposed method, returning Promises. */
-export type Proxy<T = any> = ProxyBase & { [method: string]: (...args: any[]) => Promise<T> };
+export type ManagerProxy<T = any> = ProxyBase & { [method: string]: (...args: any[]) => Promise<T> };
