@@ -200,6 +200,42 @@ for (const method of methods) {
       assert.equal(ev.isSetSync(), false);
     });
 
+    it('an_aborted_signal_cancels_a_waiting_call_and_nothing_it_waited_for_is_lost', async () => {
+      const lock = await m.Lock();
+      await lock.acquire();
+      const ac = new AbortController();
+      const waiting = lock.acquire({ signal: ac.signal });
+      setTimeout(() => ac.abort(), 50);
+      await assert.rejects(waiting, { name: 'AbortError' });
+      await lock.release();
+      assert.equal(await lock.acquire({ block: false }), true, 'the cancelled acquire did not take the lock');
+      await lock.release();
+
+      const q = await m.Queue<string>();
+      const ac2 = new AbortController();
+      const get = q.get({ signal: ac2.signal });
+      ac2.abort(new Error('changed my mind'));
+      await assert.rejects(get, { message: 'changed my mind' });
+      await q.put('kept');
+      assert.equal(await q.get({ timeout: 5000 }), 'kept', 'the cancelled get took nothing');
+      await assert.rejects(q.get({ signal: AbortSignal.abort() }), { name: 'AbortError' }, 'an aborted signal sends nothing');
+
+      const ev = await m.Event();
+      const ac3 = new AbortController();
+      const w = ev.wait({ signal: ac3.signal });
+      ac3.abort();
+      await assert.rejects(w, { name: 'AbortError' });
+      await ev.set();
+      assert.equal(await ev.wait({ signal: new AbortController().signal }), true, 'a signal that never fires changes nothing');
+
+      const barrier = await m.Barrier(2);
+      const ac4 = new AbortController();
+      const bw = barrier.wait({ signal: ac4.signal });
+      ac4.abort();
+      await assert.rejects(bw, { name: 'AbortError' });
+      assert.equal(await barrier.broken(), true, 'a cancelled barrier wait breaks the barrier, as a timeout does');
+    });
+
     it('a_barrier_gives_each_party_an_index_and_breaks_on_timeout', async () => {
       const barrier = await m.Barrier(3);
       const indices = await m.list<number>();

@@ -17,7 +17,7 @@ import { ProcessError, RemoteError } from '../errors.js';
 import { isDead, token } from '../shm/liveness.js';
 import { Ring, WORD_A, WORD_B } from '../queues/ring.js';
 import type { Segment } from '../shm/segment.js';
-import { decodeResponse, encodeRequest, Kind, responseCallOf, type Request, type Response } from './protocol.js';
+import { decodeResponse, encodeRequest, Kind, responseCallOf, type Response } from './protocol.js';
 import { readNow, writeSync } from './ring-io.js';
 import { BusyWindow } from './busy-loop.js';
 
@@ -55,6 +55,8 @@ export function spinForData(ring: Ring, spins: number): void {
 interface Pending {
   resolve(value: unknown): void;
   reject(err: unknown): void;
+  /** The call's AbortSignal: a Cancelled answer rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 /** The client whose response is being decoded: proxies inside it belong to that client (see proxy.ts). */
@@ -77,24 +79,42 @@ export abstract class ManagerClient {
    * Calls method `method` of object `oid`; with CREATE_OID, makes an object of
    * typeid `method`; with MANAGER_OID, 'describe's or 'shutdown's the server.
    */
-  call(oid: number, method: string, args: unknown[]): Promise<unknown> {
+  call(oid: number, method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
     try {
-      return this.start(oid, method, args);
+      return this.start(oid, method, args, signal);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
   /** call() that throws an unsendable argument's TypeError (or a gone server's error) at once, having sent nothing. */
-  start(oid: number, method: string, args: unknown[]): Promise<unknown> {
+  start(oid: number, method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+    signal?.throwIfAborted();
     const call = this.#nextCall++;
     const bytes = this.#request(call, oid, method, args);
     this.check();
     let pending!: Pending;
-    const done = new Promise((resolve, reject) => (pending = { resolve, reject }));
+    const done = new Promise((resolve, reject) => (pending = { resolve, reject, signal }));
     this.#send(call, bytes, pending);
+    if (signal) this.#cancelOnAbort(call, pending, signal);
     this.awaitReplies();
     return done;
+  }
+
+  /**
+   * An abort asks the server to stop waiting; the call then ends with the
+   * signal's reason, or with its result if it completed first (nothing it
+   * took, an item or a lock, is ever dropped).
+   */
+  #cancelOnAbort(call: number, pending: Pending, signal: AbortSignal): void {
+    const onAbort = () => {
+      if (this.calls.has(call)) this.postOneWay(Kind.Cancel, call);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    const { resolve, reject } = pending;
+    const forget = () => signal.removeEventListener('abort', onAbort);
+    pending.resolve = (v) => (forget(), resolve(v));
+    pending.reject = (e) => (forget(), reject(e));
   }
 
   /** Posts a call's request, its answer awaited by `pending`. */
@@ -109,7 +129,8 @@ export abstract class ManagerClient {
   }
 
   /** call() that blocks this thread until the answer comes. */
-  callSync(oid: number, method: string, args: unknown[]): unknown {
+  callSync(oid: number, method: string, args: unknown[], signal?: AbortSignal): unknown {
+    signal?.throwIfAborted(); // (nothing can abort a thread that is blocked)
     const call = this.#nextCall++;
     const bytes = this.#request(call, oid, method, args);
     this.check();
@@ -128,11 +149,12 @@ export abstract class ManagerClient {
     return encodeRequest({ kind: Kind.Call, client, call, oid, method: name, args });
   }
 
-  /** A one-way message about references (Incref, Adopt, Decref). */
-  postRef(kind: Kind.Incref | Kind.Adopt | Kind.Decref, oid: number): void {
+  /** A one-way message: about references (Incref, Adopt, Decref of object `id`), or a Cancel of call `id`. */
+  postOneWay(kind: Kind.Incref | Kind.Adopt | Kind.Decref | Kind.Cancel, id: number): void {
     if (this.gone) return;
     try {
-      this.post(encodeRequest({ kind, client: this.id, oid } as Request));
+      const client = this.id;
+      this.post(encodeRequest(kind === Kind.Cancel ? { kind, client, call: id } : { kind, client, oid: id }));
     } catch {
       /* the server is gone: references no longer matter */
     }
@@ -164,6 +186,7 @@ export abstract class ManagerClient {
     this.calls.delete(msg.call);
     if (msg.kind === Kind.Result) pending.resolve(msg.value);
     else if (msg.kind === Kind.Fail) pending.reject(msg.value);
+    else if (msg.kind === Kind.Cancelled) pending.reject(pending.signal?.reason ?? new RemoteError('the call was cancelled'));
     else {
       const { message, stack } = msg.value as { message: string; stack?: string };
       const err = new RemoteError(message);

@@ -27,6 +27,8 @@ export const enum Kind {
   Decref = 6,
   Describe = 7,
   Shutdown = 8,
+  /** The client's AbortSignal fired: stop waiting for call `call` if it still waits. */
+  Cancel = 9,
   // responses
   Result = 16,
   /** The referent threw: the value is the error. */
@@ -35,6 +37,8 @@ export const enum Kind {
   Remote = 18,
   /** The server shut down: every call still waiting fails. */
   Closed = 19,
+  /** The call was cancelled before it completed (its client rejects it with the signal's reason). */
+  Cancelled = 20,
 }
 
 export type Request =
@@ -42,12 +46,13 @@ export type Request =
   | { kind: Kind.Call; client: number; call: number; oid: number; method: string; args: unknown[] }
   | { kind: Kind.Create; client: number; call: number; typeid: string; args: unknown[] }
   | { kind: Kind.Incref | Kind.Adopt | Kind.Decref; client: number; oid: number }
-  | { kind: Kind.Describe | Kind.Shutdown; client: number; call: number };
+  | { kind: Kind.Describe | Kind.Shutdown | Kind.Cancel; client: number; call: number };
 
 export type Response =
   | { kind: Kind.Result | Kind.Fail; call: number; value: unknown }
   | { kind: Kind.Remote; call: number; value: { message: string; stack?: string } }
-  | { kind: Kind.Closed; call: 0; value: undefined };
+  | { kind: Kind.Closed; call: 0; value: undefined }
+  | { kind: Kind.Cancelled; call: number; value: undefined };
 
 /** What a local client tells the server first: who it is, and where replies go. */
 export interface HelloData {
@@ -178,6 +183,7 @@ export function decodeRequest(bytes: Uint8Array): Request {
       return { kind, client, oid };
     case Kind.Describe:
     case Kind.Shutdown:
+    case Kind.Cancel:
       return { kind, client, call };
     default:
       throw new TypeError(`malformed request: unknown kind ${kind}`);

@@ -31,8 +31,25 @@ const whenClient = (client: ClientOrPending, fn: (c: ManagerClient) => void): vo
 };
 
 const released = new FinalizationRegistry<{ client: ClientOrPending; oid: number }>(({ client, oid }) =>
-  whenClient(client, (c) => c.postRef(Kind.Decref, oid)),
+  whenClient(client, (c) => c.postOneWay(Kind.Decref, oid)),
 );
+
+/**
+ * An options argument's AbortSignal stays here (it cannot travel): the call
+ * is sent without it, and an abort cancels it (ManagerClient.start).
+ */
+function takeSignal(args: unknown[]): [unknown[], AbortSignal | undefined] {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as { signal?: unknown } | null;
+    if (typeof a === 'object' && a !== null && a.signal instanceof AbortSignal) {
+      const { signal, ...rest } = a;
+      const sent = args.slice();
+      sent[i] = rest;
+      return [sent, signal];
+    }
+  }
+  return [args, undefined];
+}
 
 /** The state behind one proxy. */
 class ProxyCore {
@@ -48,14 +65,16 @@ class ProxyCore {
 
   call(method: string, args: unknown[]): Promise<unknown> {
     if (this.released) return Promise.reject(new ProcessError(`this ${this.ref.typeid} proxy was released`));
+    const [sent, signal] = takeSignal(args);
     const c = this.client;
-    return c instanceof Promise ? c.then((client) => client.call(this.ref.oid, method, args)) : c.call(this.ref.oid, method, args);
+    return c instanceof Promise ? c.then((client) => client.call(this.ref.oid, method, sent, signal)) : c.call(this.ref.oid, method, sent, signal);
   }
 
   callSync(method: string, args: unknown[]): unknown {
     this.#check();
     if (this.client instanceof Promise) throw new ProcessError('proxies of a remote manager (reached over a socket) are asynchronous: use the async methods');
-    return this.client.callSync(this.ref.oid, method, args);
+    const [sent, signal] = takeSignal(args);
+    return this.client.callSync(this.ref.oid, method, sent, signal);
   }
 
   /** Sends a call now (an unsendable argument throws here) without waiting for its answer. */
@@ -70,7 +89,7 @@ class ProxyCore {
     this.#check();
     const c = this.client;
     if (c instanceof Promise) throw new ProcessError('a proxy of a remote manager can be sent on once its connection is up: make one call first');
-    c.postRef(Kind.Incref, this.ref.oid); // before the message carrying it: the receiver's Adopt comes later
+    c.postOneWay(Kind.Incref, this.ref.oid); // before the message carrying it: the receiver's Adopt comes later
     const data: ProxyHandle = { manager: c.info, ref: this.ref };
     return { type: 'multiproc.ManagerProxy', data };
   }
@@ -79,7 +98,7 @@ class ProxyCore {
     if (this.released) return;
     this.released = true;
     released.unregister(proxy);
-    whenClient(this.client, (c) => c.postRef(Kind.Decref, this.ref.oid));
+    whenClient(this.client, (c) => c.postOneWay(Kind.Decref, this.ref.oid));
   }
 }
 
@@ -232,6 +251,6 @@ registerHandleType('multiproc.ManagerProxy', (data: ProxyHandle) => {
     if (!decodingClient) throw new TypeError('a manager proxy arrived without the address of its manager');
     client = decodingClient;
   } else client = localClientFor(data.manager) ?? clientFor(data.manager);
-  whenClient(client, (c) => c.postRef(Kind.Adopt, data.ref.oid));
+  whenClient(client, (c) => c.postOneWay(Kind.Adopt, data.ref.oid));
   return makeProxy(client, data.ref);
 });

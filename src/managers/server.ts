@@ -28,7 +28,7 @@ import type { Segment } from '../shm/segment.js';
 import { SERVER_STATE, SHUT_DOWN, spinForData, type ManagerInfo } from './client.js';
 import { callIdOf, clientIdOf, decodeRequest, encodeResponse, Kind, type Request, type Response } from './protocol.js';
 import { readNow, write } from './ring-io.js';
-import { asCaller, onClientGone, setClientLiveness } from './waiters.js';
+import { asCaller, CallCancelled, cancelCall, onClientGone, setClientLiveness } from './waiters.js';
 import { BusyWindow } from './busy-loop.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
 import { state } from '../process/state.js';
@@ -367,11 +367,14 @@ export class Server {
       case Kind.Shutdown:
         this.#reply(c, { kind: Kind.Result, call: req.call, value: undefined });
         return this.shutdown();
+      case Kind.Cancel:
+        return void cancelCall(c.id, req.call); // (a call that is done, or not waiting, runs on)
     }
   }
 
   #settle(c: ClientRecord, call: number, result: unknown, toTypeid: string | undefined): void {
-    const failed = (err: unknown) => this.#reply(c, { kind: Kind.Fail, call, value: err });
+    const failed = (err: unknown) =>
+      this.#reply(c, err instanceof CallCancelled ? { kind: Kind.Cancelled, call, value: undefined } : { kind: Kind.Fail, call, value: err });
     const answer = (value: unknown) => {
       try {
         if (toTypeid !== undefined) value = this.#register(value, toTypeid);
@@ -393,7 +396,7 @@ export class Server {
     let result: unknown;
     try {
       const member = entry.obj[method];
-      result = typeof member === 'function' ? asCaller(c.id, () => member.apply(entry.obj, args)) : member;
+      result = typeof member === 'function' ? asCaller(c.id, call, () => member.apply(entry.obj, args)) : member;
     } catch (err) {
       return this.#reply(c, { kind: Kind.Fail, call, value: err });
     }
@@ -419,7 +422,7 @@ export class Server {
     }
     let result: unknown;
     try {
-      result = asCaller(c.id, () => fn(...args));
+      result = asCaller(c.id, call, () => fn(...args));
     } catch (err) {
       const explained = typeof callable === 'function' ? err : explainTaskError(err, callable as TaskSpec);
       return this.#reply(c, { kind: Kind.Fail, call, value: explained });

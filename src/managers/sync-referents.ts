@@ -259,7 +259,13 @@ export class BarrierReferent {
       for (const w of this.#waiters.takeAll()) w.resolve(w.index);
       return index;
     }
-    const got = await this.#waiters.wait(callerId(), deadline, TIMED_OUT, { index });
+    let got: number;
+    try {
+      got = await this.#waiters.wait(callerId(), deadline, TIMED_OUT, { index });
+    } catch (err) {
+      this.abort(); // a cancelled wait breaks the barrier, as a timeout does
+      throw err;
+    }
     if (got === TIMED_OUT) this.abort(); // a timeout breaks the barrier for everyone, as Python's
     if (got < 0) throw new BrokenBarrierError('the barrier is broken');
     return got;

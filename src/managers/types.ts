@@ -2,8 +2,8 @@
 // a `Sync` twin that blocks the calling thread (managers on this machine).
 import type { AcquireOptions } from '../shm/drive.js';
 
-type Timeout = number | Omit<AcquireOptions, 'signal'>;
-type BlockingOptions = { block?: boolean; timeout?: number };
+type Timeout = number | AcquireOptions;
+type BlockingOptions = AcquireOptions;
 
 /** Adds `nameSync(...)` returning R for each `name(...)` returning Promise<R>. */
 export type WithSync<I> = I & {

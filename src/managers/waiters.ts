@@ -6,21 +6,38 @@
 // timeout passes. A client that dies is dropped from every list
 // ([onClientGone]) so nothing is ever handed to it.
 let caller = 0;
+let callNumber = 0;
 
 /** The client whose call is being dispatched now (read it before any await). */
 export function callerId(): number {
   return caller;
 }
 
-/** Runs `fn` as a call of client `id`. */
-export function asCaller<T>(id: number, fn: () => T): T {
+/** Runs `fn` as call `call` of client `id`. */
+export function asCaller<T>(id: number, call: number, fn: () => T): T {
   const saved = caller;
+  const savedCall = callNumber;
   caller = id;
+  callNumber = call;
   try {
     return fn();
   } finally {
     caller = saved;
+    callNumber = savedCall;
   }
+}
+
+/** Rejects a waiting call whose client cancelled it (its AbortSignal was aborted). */
+export class CallCancelled extends Error {}
+
+/** How to cancel each call waiting in a WaitList, by `${client}:${call}`. */
+const cancellers = new Map<string, () => void>();
+
+/** Cancels call `call` of client `id` if it is waiting now; false if it is not (done, or not waiting in a WaitList). */
+export function cancelCall(id: number, call: number): boolean {
+  const cancel = cancellers.get(`${id}:${call}`);
+  cancel?.();
+  return cancel !== undefined;
 }
 
 let isAlive: (id: number) => boolean = () => true;
@@ -35,6 +52,8 @@ export const onClientGone: unique symbol = Symbol('multiproc.onClientGone') as n
 
 export interface Waiter<T> {
   readonly caller: number;
+  /** Set while the call can be cancelled (see cancelCall). */
+  readonly key: string | null;
   resolve(value: T): void;
   reject(err: unknown): void;
 }
@@ -47,26 +66,42 @@ export class WaitList<T, W extends object = object> {
     return this.#waiters.length;
   }
 
-  /** Waits until handed a value or `deadline` (Date.now()-based) passes; then `timedOut` is resolved. */
-  wait(caller: number, deadline: number, timedOut: T, extra?: W): Promise<T> {
+  /**
+   * Waits until handed a value or `deadline` (Date.now()-based) passes; then
+   * `timedOut` is resolved. Waiting for the call being dispatched, it can be
+   * cancelled by its client: then it rejects with CallCancelled.
+   */
+  wait(waiterCaller: number, deadline: number, timedOut: T, extra?: W): Promise<T> {
+    const key = callNumber !== 0 && caller === waiterCaller ? `${caller}:${callNumber}` : null;
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        if (key) cancellers.delete(key);
+      };
       const waiter = Object.assign(extra ?? ({} as W), {
-        caller,
+        caller: waiterCaller,
+        key,
         resolve: (v: T) => {
-          clearTimeout(timer);
+          done();
           resolve(v);
         },
         reject: (e: unknown) => {
-          clearTimeout(timer);
+          done();
           reject(e);
         },
       });
       this.#waiters.push(waiter);
+      if (key) {
+        cancellers.set(key, () => {
+          this.remove(waiter);
+          waiter.reject(new CallCancelled());
+        });
+      }
       if (deadline !== Infinity) {
         timer = setTimeout(() => {
           this.remove(waiter);
-          resolve(timedOut);
+          waiter.resolve(timedOut);
         }, Math.max(0, deadline - Date.now()));
       }
     });
@@ -85,6 +120,7 @@ export class WaitList<T, W extends object = object> {
   remove(waiter: Waiter<T>): void {
     const i = this.#waiters.indexOf(waiter as Waiter<T> & W);
     if (i >= 0) this.#waiters.splice(i, 1);
+    if (waiter.key) cancellers.delete(waiter.key);
   }
 
   /** Takes every waiter off the list. */
