@@ -21,6 +21,8 @@ export interface ListenerOptions {
   backlog?: number;
   /** Messages larger than this close the connection (default 512 MiB). */
   maxMessageSize?: number;
+  /** A client that has not finished the authkey handshake after this many ms is refused (default: no limit, as Python). */
+  handshakeTimeout?: number;
 }
 
 function checkAddress(address: unknown): Address {
@@ -31,8 +33,10 @@ function checkAddress(address: unknown): Address {
   throw new TypeError('address must be [host, port] or a Unix socket path');
 }
 
-async function handshake(conn: SocketConnection, authkey: Buffer | null, listenerSide: boolean): Promise<SocketConnection> {
+async function handshake(conn: SocketConnection, authkey: Buffer | null, listenerSide: boolean, timeoutMs?: number): Promise<SocketConnection> {
   if (!authkey) return conn;
+  // A peer that stalls is cut off: its connection closes, which fails the exchange below.
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => conn.close(), timeoutMs);
   try {
     if (listenerSide) {
       await deliverChallenge(conn, authkey);
@@ -46,6 +50,8 @@ async function handshake(conn: SocketConnection, authkey: Buffer | null, listene
     conn.close();
     if (err instanceof AuthenticationError) throw err;
     throw new AuthenticationError(`authentication failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -55,6 +61,7 @@ export class Listener {
   readonly #server: net.Server;
   readonly #authkey: Buffer | null;
   readonly #maxMessage: number | undefined;
+  readonly #handshakeTimeout: number | undefined;
   readonly #requested: Address;
   readonly #sockets: net.Socket[] = [];
   readonly #acceptors: ((socket: net.Socket | Error) => void)[] = [];
@@ -65,6 +72,7 @@ export class Listener {
     this.#requested = checkAddress(options.address ?? ['127.0.0.1', 0]);
     this.#authkey = toAuthkey(options.authkey);
     this.#maxMessage = options.maxMessageSize;
+    this.#handshakeTimeout = options.handshakeTimeout;
     this.#server = net.createServer((socket) => {
       const acceptor = this.#acceptors.shift();
       if (acceptor) acceptor(socket);
@@ -102,7 +110,7 @@ export class Listener {
     const socket =
       this.#sockets.shift() ??
       (await new Promise<net.Socket>((resolve, reject) => this.#acceptors.push((s) => (s instanceof Error ? reject(s) : resolve(s)))));
-    return handshake(new SocketConnection(socket, { maxMessageSize: this.#maxMessage }), this.#authkey, true);
+    return handshake(new SocketConnection(socket, { maxMessageSize: this.#maxMessage }), this.#authkey, true, this.#handshakeTimeout);
   }
 
   close(): void {

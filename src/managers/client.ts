@@ -68,6 +68,13 @@ export abstract class ManagerClient {
   id = 0;
   protected readonly calls = new Map<number, Pending>();
   #nextCall = 1;
+  /** The next call id (u32 on the wire; one still waiting is never reused). */
+  #callId(): number {
+    const call = this.#nextCall;
+    do this.#nextCall = this.#nextCall >= 0xffffffff ? 1 : this.#nextCall + 1;
+    while (this.calls.has(this.#nextCall));
+    return call;
+  }
   /** Set once the server is known to be gone: every later call fails with it. */
   protected gone: Error | null = null;
 
@@ -90,7 +97,7 @@ export abstract class ManagerClient {
   /** call() that throws an unsendable argument's TypeError (or a gone server's error) at once, having sent nothing. */
   start(oid: number, method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
     signal?.throwIfAborted();
-    const call = this.#nextCall++;
+    const call = this.#callId();
     const bytes = this.#request(call, oid, method, args);
     this.check();
     let pending!: Pending;
@@ -131,7 +138,7 @@ export abstract class ManagerClient {
   /** call() that blocks this thread until the answer comes. */
   callSync(oid: number, method: string, args: unknown[], signal?: AbortSignal): unknown {
     signal?.throwIfAborted(); // (nothing can abort a thread that is blocked)
-    const call = this.#nextCall++;
+    const call = this.#callId();
     const bytes = this.#request(call, oid, method, args);
     this.check();
     let outcome: { ok: boolean; value: unknown } | null = null;
@@ -255,7 +262,7 @@ export class LocalClient extends ManagerClient {
     super.check();
     const err = this.#serverGone();
     if (err) {
-      this.fail(err);
+      this.#failAfterDraining(err);
       throw err;
     }
   }
@@ -300,7 +307,7 @@ export class LocalClient extends ManagerClient {
           continue;
         }
         const err = this.#serverGone();
-        if (err) return this.fail(err);
+        if (err) return this.#failAfterDraining(err);
         await this.#reply.waitForData(SLICE_MS);
       }
     } finally {
@@ -308,12 +315,18 @@ export class LocalClient extends ManagerClient {
     }
   }
 
+  /** The server is gone: replies it wrote before going still settle their calls; the rest fail. */
+  #failAfterDraining(err: Error): void {
+    this.#drain();
+    this.fail(err);
+  }
+
   protected waitSync(done: () => boolean): void {
     while (!done()) {
       spinForData(this.#reply, SPIN_SYNC);
       if (this.#drain()) continue;
       const err = this.#serverGone();
-      if (err) return this.fail(err);
+      if (err) return this.#failAfterDraining(err);
       const bytes = this.#reply.readSync(Date.now() + SLICE_MS, this.#ended);
       if (bytes) this.settle(bytes);
     }
@@ -399,7 +412,8 @@ function forget(client: ManagerClient): void {
 export function localClientFor(info: ManagerInfo): ManagerClient | null {
   if (!info.ring) return socketClients.get(info.mid) ?? null;
   let client = localClients.get(info.mid);
-  if (!client) localClients.set(info.mid, (client = new LocalClient(info, info.ring)));
+  // Proxies of a local client need no authkey (the ring is reached through shared memory): they carry none.
+  if (!client) localClients.set(info.mid, (client = new LocalClient({ ...info, authkey: null }, info.ring)));
   return client;
 }
 

@@ -41,7 +41,8 @@ const released = new FinalizationRegistry<{ client: ClientOrPending; oid: number
 function takeSignal(args: unknown[]): [unknown[], AbortSignal | undefined] {
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as { signal?: unknown } | null;
-    if (typeof a === 'object' && a !== null && a.signal instanceof AbortSignal) {
+    // Plain options objects only: reading .signal of a proxy would be a remote call.
+    if (typeof a === 'object' && a !== null && Object.getPrototypeOf(a) === Object.prototype && a.signal instanceof AbortSignal) {
       const { signal, ...rest } = a;
       const sent = args.slice();
       sent[i] = rest;
@@ -185,7 +186,8 @@ function targetFor(ref: ProxyRef): object {
   }
   const target = new Class();
   const text = () => `${name} { typeid: '${ref.typeid}', id: ${ref.oid} }`;
-  Object.defineProperties(target, { [inspect.custom]: { value: text }, toString: { value: text } });
+  // (configurable: a referent's own toString, when exposed, is what the proxy returns)
+  Object.defineProperties(target, { [inspect.custom]: { value: text, configurable: true }, toString: { value: text, configurable: true } });
   return target;
 }
 
@@ -221,7 +223,11 @@ export function makeProxy(client: ClientOrPending, ref: ProxyRef): any {
       }
       if (m !== undefined) return m;
       if (prop in t) return Reflect.get(t, prop); // toString, valueOf, constructor, ...: `${proxy}` works
-      if (ref.typeid === 'Namespace') return core.call('get', [prop]);
+      if (ref.typeid === 'Namespace') {
+        const read = core.call('get', [prop]);
+        read.catch(() => {}); // a probe nobody awaits (JSON.stringify's toJSON) must not be an unhandled rejection
+        return read;
+      }
       return undefined;
     },
     set(_t, prop, value) {

@@ -67,7 +67,9 @@ export class ListReferent {
     this.#items.splice(i, 1);
   }
   index(item: unknown, start = 0, stop = this.#items.length): number {
-    for (let i = Math.max(0, start); i < Math.min(stop, this.#items.length); i++) if (equal(this.#items[i], item)) return i;
+    const n = this.#items.length;
+    const clamp = (i: number) => Math.min(n, Math.max(0, i < 0 ? n + i : i)); // Python's slice bounds
+    for (let i = clamp(start); i < clamp(stop); i++) if (equal(this.#items[i], item)) return i;
     throw new RangeError(`${repr(item)} is not in list`);
   }
   count(item: unknown): number {

@@ -21,17 +21,6 @@ export function writeSync(ring: Ring, bytes: Uint8Array, abandoned: () => Error 
   }
 }
 
-/** Writes one message if that needs no waiting at all; false (nothing written) otherwise. */
-export function tryWrite(ring: Ring, bytes: Uint8Array): boolean {
-  const h = ring.header;
-  if (tryLock(h, PUT_MUTEX) === 'timeout') return false;
-  try {
-    return ring.tryWrite(bytes);
-  } finally {
-    unlock(h, PUT_MUTEX);
-  }
-}
-
 /** writeSync() without blocking the thread. */
 export async function write(ring: Ring, bytes: Uint8Array, abandoned: () => Error | null): Promise<void> {
   const h = ring.header;

@@ -28,7 +28,7 @@ import type { Segment } from '../shm/segment.js';
 import { SERVER_STATE, SHUT_DOWN, spinForData, type ManagerInfo } from './client.js';
 import { callIdOf, clientIdOf, decodeRequest, encodeResponse, Kind, type Request, type Response } from './protocol.js';
 import { readNow, write } from './ring-io.js';
-import { asCaller, CallCancelled, cancelCall, onClientGone, setClientLiveness } from './waiters.js';
+import { asCaller, CallCancelled, cancelCall, onClientGone, type ClientScope } from './waiters.js';
 import { BusyWindow } from './busy-loop.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
 import { state } from '../process/state.js';
@@ -80,8 +80,14 @@ const SPIN = 500;
 const YIELD_MS = 1;
 const SLEEP_MS = 100;
 const SWEEP_MS = 500;
+/** Remote clients must finish the authkey handshake this fast; this many handshakes run at once. */
+const HANDSHAKE_MS = 10_000;
+const ACCEPTORS = 4;
 /** After a socket request the event loop keeps turning this long (see busy-loop.ts). */
 const BUSY_MS = 0.3;
+
+/** Set while a reply is being encoded. */
+let encodingReply = false;
 
 /** Servers running in this thread, by manager id: a proxy of one of them decodes here as a ServerRef. */
 export const localServers = new Map<string, Server>();
@@ -146,7 +152,6 @@ export class Server {
   #nextSocketClient = -1;
   readonly #ring: Ring | null;
   readonly #listener: Listener | null;
-  readonly #authkey: Buffer | null;
   #stopped = false;
   #stop!: () => void;
   readonly #done = new Promise<void>((resolve) => (this.#stop = resolve));
@@ -154,13 +159,14 @@ export class Server {
   /** Remote clients connected now: while there are any, the spinning ring loop lets the event loop turn on every pass. */
   #sockets = 0;
   readonly #busy = new BusyWindow();
+  /** What this server's referents know of its clients (see waiters.ts). */
+  readonly #scope: ClientScope = { isAlive: (id) => this.#isAlive(id), cancellers: new Map() };
 
   constructor(options: ServerOptions) {
     this.mid = options.mid;
     this.#registry = options.registry;
     this.#ring = options.ring ? new Ring(options.ring) : null;
-    this.#authkey = options.authkey;
-    this.#listener = options.address ? new Listener({ address: options.address, authkey: options.authkey }) : null;
+    this.#listener = options.address ? new Listener({ address: options.address, authkey: options.authkey, handshakeTimeout: HANDSHAKE_MS }) : null;
     localServers.set(this.mid, this);
   }
 
@@ -174,9 +180,9 @@ export class Server {
     return this.#listener?.address ?? null;
   }
 
-  /** Where to reach this server, as proxies carry it. */
+  /** Where to reach this server, as proxies it sends out carry it (to this machine: no authkey). */
   get info(): ManagerInfo {
-    return { mid: this.mid, ring: this.#ring?.segment ?? null, address: this.address, authkey: this.#authkey?.toString('hex') ?? null };
+    return { mid: this.mid, ring: this.#ring?.segment ?? null, address: this.address, authkey: null };
   }
 
   /** Serves until shutdown(); resolves then. */
@@ -186,13 +192,13 @@ export class Server {
     await this.ready;
     const sweep = setInterval(() => this.#sweep(), SWEEP_MS);
     sweep.unref();
-    setClientLiveness((id) => this.#isAlive(id));
     if (this.#ring) {
       Atomics.store(this.#ring.header, SERVER_STATE, token());
       wake(this.#ring.header, SERVER_STATE);
       void this.#serveRing();
     }
-    if (this.#listener) void this.#acceptLoop(this.#listener);
+    // Several handshakes at once: a peer that connects and stalls holds up one of them, for HANDSHAKE_MS at most.
+    for (let i = 0; i < ACCEPTORS && this.#listener; i++) void this.#acceptLoop(this.#listener);
     try {
       await this.#done;
     } finally {
@@ -290,15 +296,15 @@ export class Server {
       } catch {
         return this.#dropClient(c); // EOF, or a peer that sent garbage framing
       }
+      if (bytes[0] === Kind.Hello) {
+        this.#reply(c, remote(0, 'Hello is for clients on the same machine')); // (refused before its body is decoded)
+        continue;
+      }
       let req: Request;
       try {
         req = decodeRequest(bytes);
       } catch (err) {
         this.#reply(c, remote(callIdOf(bytes), (err as Error).message));
-        continue;
-      }
-      if (req.kind === Kind.Hello) {
-        this.#reply(c, remote(0, 'Hello is for clients on the same machine'));
         continue;
       }
       this.#handle(c, { ...req, client: c.id } as Request);
@@ -309,7 +315,12 @@ export class Server {
   // ---- replies --------------------------------------------------------------------
 
   #reply(c: ClientRecord, msg: Response): void {
-    this.#send(c, encodeResponse(msg));
+    encodingReply = true; // proxies in it belong to its receiver (see _refHandle)
+    try {
+      this.#send(c, encodeResponse(msg));
+    } finally {
+      encodingReply = false;
+    }
   }
 
   #send(c: ClientRecord, bytes: Uint8Array): void {
@@ -368,7 +379,7 @@ export class Server {
         this.#reply(c, { kind: Kind.Result, call: req.call, value: undefined });
         return this.shutdown();
       case Kind.Cancel:
-        return void cancelCall(c.id, req.call); // (a call that is done, or not waiting, runs on)
+        return void cancelCall(this.#scope, c.id, req.call); // (a call that is done, or not waiting, runs on)
     }
   }
 
@@ -376,6 +387,7 @@ export class Server {
     const failed = (err: unknown) =>
       this.#reply(c, err instanceof CallCancelled ? { kind: Kind.Cancelled, call, value: undefined } : { kind: Kind.Fail, call, value: err });
     const answer = (value: unknown) => {
+      if (c.gone) return; // (no object is made for a client that is gone: nobody would hold it)
       try {
         if (toTypeid !== undefined) value = this.#register(value, toTypeid);
       } catch (err) {
@@ -396,11 +408,12 @@ export class Server {
     let result: unknown;
     try {
       const member = entry.obj[method];
-      result = typeof member === 'function' ? asCaller(c.id, call, () => member.apply(entry.obj, args)) : member;
+      result = typeof member === 'function' ? asCaller(this.#scope, c.id, call, () => member.apply(entry.obj, args)) : member;
     } catch (err) {
       return this.#reply(c, { kind: Kind.Fail, call, value: err });
     }
-    this.#settle(c, call, result, entry.methodToTypeid?.[method]);
+    const toTypeid = entry.methodToTypeid && Object.hasOwn(entry.methodToTypeid, method) ? entry.methodToTypeid[method] : undefined;
+    this.#settle(c, call, result, toTypeid);
   }
 
   #create(c: ClientRecord, call: number, typeid: string, args: unknown[]): void {
@@ -422,7 +435,7 @@ export class Server {
     }
     let result: unknown;
     try {
-      result = asCaller(c.id, call, () => fn(...args));
+      result = asCaller(this.#scope, c.id, call, () => fn(...args));
     } catch (err) {
       const explained = typeof callable === 'function' ? err : explainTaskError(err, callable as TaskSpec);
       return this.#reply(c, { kind: Kind.Fail, call, value: explained });
@@ -437,7 +450,9 @@ export class Server {
     }
     const spec = this.#registry.get(typeid);
     const exposed = spec?.exposed ?? publicMethods(obj);
-    const oid = this.#nextOid++;
+    const oid = this.#nextOid;
+    do this.#nextOid = this.#nextOid >= 0xffffffff ? 1 : this.#nextOid + 1; // (u32 ids; a live one is never reused)
+    while (this.#objects.has(this.#nextOid));
     this.#objects.set(oid, {
       obj,
       typeid,
@@ -460,7 +475,8 @@ export class Server {
     if (!entry) throw new TypeError(`shared object ${oid} no longer exists`);
     entry.refs++;
     const ref: ProxyRef = { oid, typeid: entry.typeid, exposed: [...entry.exposed] };
-    return { type: 'multiproc.ManagerProxy', data: { manager: null, ref } };
+    // In a reply, the receiving client reaches this server already; anywhere else the proxy carries where it is.
+    return { type: 'multiproc.ManagerProxy', data: { manager: encodingReply ? null : this.info, ref } };
   }
 
   /** A proxy of this server's arrived in its own thread: the server holds the reference. */
@@ -477,11 +493,12 @@ export class Server {
   }
 
   _decref(client: number, oid: number): void {
-    const c = this.#clients.get(client);
-    if (c) {
-      const n = c.tallies.get(oid) ?? 0;
-      if (n <= 1) c.tallies.delete(oid);
-      else c.tallies.set(oid, n - 1);
+    if (client !== SELF) {
+      const c = this.#clients.get(client);
+      const n = c?.tallies.get(oid) ?? 0;
+      if (n === 0) return; // a client gives back only references it holds
+      if (n === 1) c!.tallies.delete(oid);
+      else c!.tallies.set(oid, n - 1);
     }
     const entry = this.#objects.get(oid);
     if (entry && --entry.refs <= 0) this.#objects.delete(oid);

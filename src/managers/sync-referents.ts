@@ -22,6 +22,7 @@ export class LockReferent {
   }
 
   _acquire(caller: number, deadline: number): boolean | Promise<boolean> {
+    if (!this.waiters.isAlive(caller)) return false; // (a Condition re-acquiring for a client that died meanwhile)
     if (this.owner === 0) {
       this.owner = caller;
       return true;
@@ -78,8 +79,7 @@ export class RLockReferent extends LockReferent {
       return true;
     }
     const got = super._acquire(caller, deadline);
-    if (got === true) this.#count = 1;
-    else if (got !== false) return got.then((ok) => (ok && (this.#count = 1), ok));
+    if (got === true) this.#count = 1; // (a waiter handed the lock later gets its count from handOff)
     return got;
   }
 
@@ -102,9 +102,9 @@ export class RLockReferent extends LockReferent {
   }
 
   override _acquireRestore(caller: number, saved: number): boolean | Promise<boolean> {
-    const restore = () => ((this.#count = saved), true);
+    const restore = (ok: boolean) => (ok && (this.#count = saved), ok);
     const got = super._acquire(caller, Infinity);
-    return got === true ? restore() : (got as Promise<boolean>).then(restore);
+    return typeof got === 'boolean' ? restore(got) : got.then(restore);
   }
 
   override _isOwned(caller: number): boolean {
@@ -134,9 +134,11 @@ export class SemaphoreReferent {
   release(n = 1): void {
     if (!Number.isInteger(n) || n < 1) throw new RangeError('n must be one or more');
     this.value += n;
-    while (this.value > 0 && this.#waiters.length > 0) {
+    while (this.value > 0) {
+      const next = this.#waiters.shift();
+      if (!next) break;
       this.value--;
-      this.#waiters.shift()!.resolve(true);
+      next.resolve(true);
     }
   }
 
@@ -194,7 +196,11 @@ export class ConditionReferent {
 
   notify(n = 1): void {
     if (!this.#lock._isOwned(callerId())) throw new RangeError('cannot notify on un-acquired lock');
-    for (let i = 0; i < n && this.#waiters.length > 0; i++) this.#waiters.shift()!.resolve(true);
+    for (let i = 0; i < n; i++) {
+      const next = this.#waiters.shift();
+      if (!next) break;
+      next.resolve(true);
+    }
   }
 
   notifyAll(): void {

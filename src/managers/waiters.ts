@@ -2,9 +2,26 @@
 // waiting for something (a lock, an item, a notify) with their timeouts.
 //
 // The server is one thread serving many clients, so a referent never blocks:
-// a call that must wait returns a Promise, settled when its turn comes or its
-// timeout passes. A client that dies is dropped from every list
-// ([onClientGone]) so nothing is ever handed to it.
+// a call that must wait returns a Promise, settled when its turn comes, its
+// timeout passes or its client cancels it. A waiter whose client died is
+// dropped, never settled and never handed anything ([onClientGone], and
+// shift() skips the dead), and its timer is cleared, so nothing resumes later
+// on behalf of the dead.
+//
+// Client ids are a server's own, so each server has a ClientScope, and each
+// referent keeps the scope of the server that made it (its WaitLists take
+// it when they are constructed, which happens inside a call of that server).
+
+/** What a server tells its referents about its clients. */
+export interface ClientScope {
+  isAlive(id: number): boolean;
+  /** How to cancel each call waiting now, by `${client}:${call}`. */
+  readonly cancellers: Map<string, () => void>;
+}
+
+/** The scope of referents made outside any server (always alive, never cancelled). */
+const detached: ClientScope = { isAlive: () => true, cancellers: new Map() };
+let scope = detached;
 let caller = 0;
 let callNumber = 0;
 
@@ -13,38 +30,27 @@ export function callerId(): number {
   return caller;
 }
 
-/** Runs `fn` as call `call` of client `id`. */
-export function asCaller<T>(id: number, call: number, fn: () => T): T {
-  const saved = caller;
-  const savedCall = callNumber;
+/** Runs `fn` as call `call` of client `id` of the server whose scope is `s`. */
+export function asCaller<T>(s: ClientScope, id: number, call: number, fn: () => T): T {
+  const saved = [scope, caller, callNumber] as const;
+  scope = s;
   caller = id;
   callNumber = call;
   try {
     return fn();
   } finally {
-    caller = saved;
-    callNumber = savedCall;
+    [scope, caller, callNumber] = saved;
   }
 }
 
 /** Rejects a waiting call whose client cancelled it (its AbortSignal was aborted). */
 export class CallCancelled extends Error {}
 
-/** How to cancel each call waiting in a WaitList, by `${client}:${call}`. */
-const cancellers = new Map<string, () => void>();
-
 /** Cancels call `call` of client `id` if it is waiting now; false if it is not (done, or not waiting in a WaitList). */
-export function cancelCall(id: number, call: number): boolean {
-  const cancel = cancellers.get(`${id}:${call}`);
+export function cancelCall(s: ClientScope, id: number, call: number): boolean {
+  const cancel = s.cancellers.get(`${id}:${call}`);
   cancel?.();
   return cancel !== undefined;
-}
-
-let isAlive: (id: number) => boolean = () => true;
-
-/** Set by the server: whether client `id` is still there (a waiter of a dead client is never handed anything). */
-export function setClientLiveness(check: (id: number) => boolean): void {
-  isAlive = check;
 }
 
 /** Implemented by referents that keep per-client state: the server calls it when a client is gone. */
@@ -52,18 +58,38 @@ export const onClientGone: unique symbol = Symbol('multiproc.onClientGone') as n
 
 export interface Waiter<T> {
   readonly caller: number;
-  /** Set while the call can be cancelled (see cancelCall). */
-  readonly key: string | null;
   resolve(value: T): void;
   reject(err: unknown): void;
+  /** Clears its timer and its canceller without settling it (a dead client's waiter). */
+  drop(): void;
 }
 
-/** Waiters in arrival order, each settled once: given a value, timed out (`timedOut`), or dropped. */
+/** setTimeout's longest delay; longer waits re-arm. */
+const MAX_DELAY = 2 ** 31 - 1;
+
+/** Calls `fn` once `deadline` (Date.now()-based) has passed; returns how to clear it. */
+function atDeadline(deadline: number, fn: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const left = deadline - Date.now();
+    timer = left > MAX_DELAY ? setTimeout(arm, MAX_DELAY) : setTimeout(fn, Math.max(0, left));
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
+
+/** Waiters in arrival order, each settled once: given a value, timed out (`timedOut`), cancelled, or dropped. */
 export class WaitList<T, W extends object = object> {
   readonly #waiters: (Waiter<T> & W)[] = [];
+  readonly #scope = scope;
 
   get length(): number {
     return this.#waiters.length;
+  }
+
+  /** Whether client `id` of this list's server is still there. */
+  isAlive(id: number): boolean {
+    return this.#scope.isAlive(id);
   }
 
   /**
@@ -72,24 +98,25 @@ export class WaitList<T, W extends object = object> {
    * cancelled by its client: then it rejects with CallCancelled.
    */
   wait(waiterCaller: number, deadline: number, timedOut: T, extra?: W): Promise<T> {
+    const { cancellers } = this.#scope;
     const key = callNumber !== 0 && caller === waiterCaller ? `${caller}:${callNumber}` : null;
     return new Promise<T>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        clearTimeout(timer);
+      let clearTimer = () => {};
+      const drop = () => {
+        clearTimer();
         if (key) cancellers.delete(key);
       };
       const waiter = Object.assign(extra ?? ({} as W), {
         caller: waiterCaller,
-        key,
         resolve: (v: T) => {
-          done();
+          drop();
           resolve(v);
         },
         reject: (e: unknown) => {
-          done();
+          drop();
           reject(e);
         },
+        drop,
       });
       this.#waiters.push(waiter);
       if (key) {
@@ -99,10 +126,10 @@ export class WaitList<T, W extends object = object> {
         });
       }
       if (deadline !== Infinity) {
-        timer = setTimeout(() => {
+        clearTimer = atDeadline(deadline, () => {
           this.remove(waiter);
           waiter.resolve(timedOut);
-        }, Math.max(0, deadline - Date.now()));
+        });
       }
     });
   }
@@ -113,25 +140,30 @@ export class WaitList<T, W extends object = object> {
    * item or a lock is never handed to the dead.
    */
   shift(): (Waiter<T> & W) | undefined {
-    for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) if (isAlive(w.caller)) return w;
+    for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) {
+      if (this.#scope.isAlive(w.caller)) return w;
+      w.drop();
+    }
     return undefined;
   }
 
   remove(waiter: Waiter<T>): void {
     const i = this.#waiters.indexOf(waiter as Waiter<T> & W);
     if (i >= 0) this.#waiters.splice(i, 1);
-    if (waiter.key) cancellers.delete(waiter.key);
   }
 
-  /** Takes every waiter off the list. */
+  /** Takes every waiter off the list (the caller settles them). */
   takeAll(): (Waiter<T> & W)[] {
     return this.#waiters.splice(0);
   }
 
-  /** Takes the waiters of client `id` off the list, unsettled. */
+  /** Drops the waiters of client `id`, unsettled; returns them. */
   dropCaller(id: number): (Waiter<T> & W)[] {
     const dropped = this.#waiters.filter((w) => w.caller === id);
-    for (const w of dropped) this.remove(w);
+    for (const w of dropped) {
+      this.remove(w);
+      w.drop();
+    }
     return dropped;
   }
 }
