@@ -111,6 +111,31 @@ for (const method of methods) {
       assert.ok(await eventually(() => barrier.brokenSync(), 10_000), 'the barrier broke when its waiting party died');
     });
 
+    it('a_client_killed_in_a_condition_wait_or_a_semaphore_wait_leaves_nothing_behind', async () => {
+      const cond = await m.Condition();
+      const sem = await m.Semaphore(0);
+      const waiting = new Event();
+      const p = new ctx.Process({
+        target: async (cond: any, sem: any, waiting: any) => {
+          await cond.acquire();
+          void cond.wait(300); // times out after the child is dead: must not re-take the lock for it
+          void sem.acquire();
+          setTimeout(() => waiting.set(), 100);
+          await new Promise(() => setInterval(() => {}, 1000));
+        },
+        args: [cond, sem, waiting],
+      });
+      p.start();
+      assert.equal(await waiting.wait(20_000), true);
+      stop(p, method);
+      await p.join();
+      await sem.release(); // its only waiter is dead: the count stays
+      assert.equal(await sem.getValue(), 1);
+      await new Promise((r) => setTimeout(r, 600)); // past the dead wait's timeout
+      assert.equal(await cond.acquire({ timeout: 10_000 }), true, 'the condition lock is free');
+      await cond.release();
+    });
+
     it('children_holding_proxies_get_a_remote_error_when_the_manager_shuts_down', async () => {
       const m2 = await Manager({ context: method });
       const l = await m2.list<number>();

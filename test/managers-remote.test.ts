@@ -134,6 +134,17 @@ describe('a manager served by another program over TCP', () => {
     assert.match((decodeResponse(await conn.recvBytes()).value as { message: string }).message, /unknown typeid/);
     conn.close();
 
+    // A client cannot give back references it does not hold.
+    const owner = await connectTo(address);
+    const mine = await owner.Counter();
+    await mine.increment();
+    const stranger = await Client(address, { authkey: AUTHKEY });
+    for (let oid = 1; oid < 50; oid++) await stranger.sendBytes(encodeRequest({ kind: Kind.Decref, client: 0, oid }));
+    await stranger.sendBytes(encodeRequest({ kind: Kind.Describe, client: 0, call: 1 })); // (ordered after the Decrefs)
+    await stranger.recvBytes();
+    stranger.close();
+    assert.equal(await mine.value(), 1, 'the object is still there');
+
     // Junk before the handshake: that connection is dropped, nothing else.
     const raw = net.connect({ host: (address as [string, number])[0], port: (address as [string, number])[1] });
     await new Promise((r) => raw.once('connect', r));

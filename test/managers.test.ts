@@ -117,6 +117,16 @@ for (const method of methods) {
       assert.equal(await ns.x, 5);
     });
 
+    it('a_timeout_longer_than_setTimeouts_limit_still_waits', async () => {
+      const q = await m.Queue();
+      const ac = new AbortController();
+      const get = q.get({ timeout: 30 * 24 * 3600 * 1000, signal: ac.signal });
+      const early = await Promise.race([get.then(() => 'settled', () => 'settled'), new Promise((r) => setTimeout(() => r('waiting'), 200))]);
+      assert.equal(early, 'waiting');
+      ac.abort();
+      await assert.rejects(get, { name: 'AbortError' });
+    });
+
     it('value_and_array_proxies_follow_their_typecodes', async () => {
       const v = await m.Value('i', 7);
       assert.equal(await v.get(), 7);
