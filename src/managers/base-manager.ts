@@ -168,8 +168,12 @@ export class BaseManager {
     if (!this.#address) throw new TypeError('connect() needs the address of the server: new Manager({ address, authkey })');
     const probe: ManagerInfo = { mid: `connecting:${JSON.stringify(this.#address)}`, ring: null, address: this.#address, authkey: this.#authkey?.toString('hex') ?? null };
     const client = await connectClient(probe);
-    const { mid } = (await client.call(MANAGER_OID, 'describe', [])) as { mid: string };
-    client.close();
+    let mid: string;
+    try {
+      ({ mid } = (await client.call(MANAGER_OID, 'describe', [])) as { mid: string });
+    } finally {
+      client.close();
+    }
     this.#client = await connectClient({ ...probe, mid });
     this.#state = 'connected';
   }

@@ -18,7 +18,7 @@ import { isDead, token } from '../shm/liveness.js';
 import { Ring, WORD_A, WORD_B } from '../queues/ring.js';
 import type { Segment } from '../shm/segment.js';
 import { decodeResponse, encodeRequest, Kind, responseCallOf, type Response } from './protocol.js';
-import { readNow, writeSync } from './ring-io.js';
+import { readNow, spinForData, writeSync } from './ring-io.js';
 import { BusyWindow } from './busy-loop.js';
 
 /** Where a manager is: what a proxy carries so that any process can reach its manager. */
@@ -46,11 +46,6 @@ const LIVENESS_MS = 20;
 /** Tight spins (reads of the ring's tail) between the other checks of a wait. */
 const SPIN_SYNC = 2000;
 const SPIN_ASYNC = 200;
-
-/** Spins until the ring has data or `spins` reads have passed. */
-export function spinForData(ring: Ring, spins: number): void {
-  for (let i = 0; i < spins && !ring.hasData(); i++);
-}
 
 interface Pending {
   resolve(value: unknown): void;

@@ -43,3 +43,8 @@ export function readNow(ring: Ring, ended: () => boolean): Uint8Array | null {
   if (whole || !ring.hasData()) return whole;
   return ring.readSync(Date.now(), ended); // (a deadline now: null if its writer died part-way)
 }
+
+/** Spins until the ring has data or `spins` reads of its tail have passed. */
+export function spinForData(ring: Ring, spins: number): void {
+  for (let i = 0; i < spins && !ring.hasData(); i++);
+}

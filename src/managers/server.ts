@@ -25,9 +25,9 @@ import { tryLock, unlock } from '../shm/mutex.js';
 import { PUT_MUTEX, Ring } from '../queues/ring.js';
 import { wake } from '../shm/wait.js';
 import type { Segment } from '../shm/segment.js';
-import { SERVER_STATE, SHUT_DOWN, spinForData, type ManagerInfo } from './client.js';
+import { SERVER_STATE, SHUT_DOWN, type ManagerInfo } from './client.js';
 import { callIdOf, clientIdOf, decodeRequest, encodeResponse, Kind, type Request, type Response } from './protocol.js';
-import { readNow, write } from './ring-io.js';
+import { readNow, spinForData, write } from './ring-io.js';
 import { asCaller, CallCancelled, cancelCall, onClientGone, type ClientScope } from './waiters.js';
 import { BusyWindow } from './busy-loop.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
@@ -525,11 +525,6 @@ export class Server {
       if (entry && (entry.refs -= n) <= 0) this.#objects.delete(oid);
     }
     for (const entry of this.#objects.values()) entry.obj[onClientGone]?.(c.id);
-  }
-
-  /** How many objects are alive (tests and diagnostics). */
-  get objectCount(): number {
-    return this.#objects.size;
   }
 }
 
