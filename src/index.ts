@@ -4,6 +4,7 @@
 import { checkMethod, getStartMethod, type StartMethod } from './context.js';
 import * as root from './index.js';
 import { Process } from './process/process.js';
+import { Pool } from './pool/pool.js';
 
 export * from './errors.js';
 export { getAllStartMethods, getStartMethod, setStartMethod, type StartMethod, type ContextLike } from './context.js';
@@ -36,6 +37,10 @@ export { Manager, SyncManager } from './managers/sync-manager.js';
 export { Server as ManagerServer } from './managers/server.js';
 export { isProxy, releaseProxy } from './managers/proxy.js';
 export type * from './managers/types.js';
+export { Pool, type PoolOptions, type PoolInput, type ApplyOptions, type MapOptions, type IMapOptions, type CancelOptions } from './pool/pool.js';
+export { AsyncResult, type ResultCallbacks } from './pool/async-result.js';
+export { IMapIterator } from './pool/imap.js';
+export { type Progress, type ProgressOption } from './pool/progress.js';
 
 /** A context: every name of the package root, with children of one kind (Python's get_context()). */
 export type Context = typeof root & {
@@ -50,7 +55,12 @@ function makeContext(method: StartMethod): Context {
       static override defaultContext: StartMethod | undefined = method;
     },
   }.Process;
-  return Object.freeze({ ...root, startMethod: method, getStartMethod: () => method, Process: BoundProcess });
+  const BoundPool = {
+    Pool: class extends Pool {
+      static override defaultContext: StartMethod | undefined = method;
+    },
+  }.Pool;
+  return Object.freeze({ ...root, startMethod: method, getStartMethod: () => method, Process: BoundProcess, Pool: BoundPool });
 }
 
 const contexts = new Map<StartMethod, Context>();

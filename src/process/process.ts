@@ -1,6 +1,7 @@
 // Process: a child running a target, on a worker thread or an OS process.
 // Mirrors Python's multiprocessing.Process (names in camelCase, timeouts in ms).
 import { inspect } from 'node:util';
+import type { ResourceLimits } from 'node:worker_threads';
 import { encode } from '../codec/codec.js';
 import { contextMethod, getStartMethod, type ContextLike, type StartMethod } from '../context.js';
 import { ProcessError } from '../errors.js';
@@ -22,6 +23,8 @@ export interface ProcessOptions {
   daemon?: boolean;
   /** 'thread' | 'process' or a context object; default: the default context. */
   context?: ContextLike;
+  /** Thread children only: the worker's heap limits (worker_threads' resourceLimits). */
+  resourceLimits?: ResourceLimits;
 }
 
 let nextSentinel = 1;
@@ -39,6 +42,7 @@ export class Process implements ChildRecord {
   readonly #kwargs: Record<string, unknown> | undefined;
   readonly #method: StartMethod;
   readonly #identity: number[];
+  readonly #resourceLimits: ResourceLimits | undefined;
   #name: string;
   #daemon: boolean;
   #child: ChildBackend | null = null;
@@ -63,7 +67,7 @@ export class Process implements ChildRecord {
       return;
     }
     if (options === null || typeof options !== 'object') throw new TypeError('new Process(options): options must be an object');
-    const { target, args = [], kwargs, name, daemon, context } = options;
+    const { target, args = [], kwargs, name, daemon, context, resourceLimits } = options;
     if (target !== undefined) toTaskSpec(target); // validates early: a clear error at construction
     if (!Array.isArray(args)) throw new TypeError('args must be an array');
     this.#target = target;
@@ -73,6 +77,7 @@ export class Process implements ChildRecord {
     this.#identity = nextChildIdentity();
     this.#name = name ?? `Process-${this.#identity.join(':')}`;
     this.#daemon = daemon ?? state.self.daemon;
+    this.#resourceLimits = resourceLimits;
   }
 
   /** The object currentProcess() returns in this process. */
@@ -108,7 +113,7 @@ export class Process implements ChildRecord {
       cwd: process.cwd(),
     };
     const encoded = encode(payload, 'process arguments', sabs);
-    const child = acquireBackend(this.#method);
+    const child = acquireBackend(this.#method, this.#resourceLimits);
     this.#child = child;
     child.setKeepsParentAlive(!this.#daemon);
     child.run({ type: 'multiproc:run', payload: encoded, sabs });
@@ -136,6 +141,12 @@ export class Process implements ChildRecord {
       clearTimeout(timer);
       if (--this.#joiners === 0) child.setKeepsParentAlive(!this.#daemon);
     }
+  }
+
+  /** Resolves with the exit code once the started child has ended (package-internal: Pool watches its workers). */
+  get _exited(): Promise<number> {
+    if (!this.#child) throw new ProcessError('process not started');
+    return this.#child.exited;
   }
 
   /** join() that blocks this thread. */

@@ -3,6 +3,7 @@
 // start() only has to send the run message (a few ms instead of the ~30 ms of
 // a new Worker or ~90 ms of a new node process). A spare does not keep the
 // program alive and ends with it. MULTIPROC_WARM_SPARES=0 turns this off.
+import type { ResourceLimits } from 'node:worker_threads';
 import type { StartMethod } from '../context.js';
 import type { ChildBackend } from './backend.js';
 import { ProcessChild } from './os-process-backend.js';
@@ -16,8 +17,12 @@ function create(method: StartMethod): Backend {
   return method === 'thread' ? new ThreadChild() : new ProcessChild();
 }
 
-/** A child of `method` ready to receive its run message: a warm spare when one is usable. */
-export function acquireBackend(method: StartMethod): ChildBackend {
+/**
+ * A child of `method` ready to receive its run message: a warm spare when one
+ * is usable. A thread child with resource limits is always made for them.
+ */
+export function acquireBackend(method: StartMethod, resourceLimits?: ResourceLimits): ChildBackend {
+  if (method === 'thread' && resourceLimits) return new ThreadChild(resourceLimits);
   const spare = spares.get(method);
   spares.delete(method);
   const backend = spare?.usable ? spare : create(method);

@@ -1,5 +1,5 @@
 // A child that is a worker_threads Worker: its own isolate, heap and event loop.
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { ChildBackend, RunMessage } from './backend.js';
 
 const childEntry = new URL('./child-entry.js', import.meta.url);
@@ -15,9 +15,10 @@ export class ThreadChild implements ChildBackend {
   #forcedCode: number | null = null;
   #ended: number | null = null;
 
-  constructor() {
+  constructor(resourceLimits?: ResourceLimits) {
     this.#worker = new Worker(childEntry, {
       workerData: { multiprocChild: true },
+      resourceLimits,
       stdout: false,
       stderr: false,
     });

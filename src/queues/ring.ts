@@ -221,6 +221,20 @@ export class Ring {
     return this.#readFrame()[1];
   }
 
+  /**
+   * Drops frames at the head that continue a message whose reader died
+   * (CHUNK/LAST without their FIRST), so the next frame starts a message.
+   * Call only between messages, holding the get mutex.
+   */
+  dropOrphanFrames(): void {
+    while (this.hasData()) {
+      const kind = this.#words[((Atomics.load(this.header, HEAD) & this.#mask) >> 2) + 1] as Kind;
+      if (kind === Kind.Full || kind === Kind.First) return;
+      this.#readFrame();
+      if (kind === Kind.Last) this.onOrphanMessage();
+    }
+  }
+
   /** Reads the next frame (there must be one) and frees its space. */
   #readFrame(): [Kind, Uint8Array] {
     const head = Atomics.load(this.header, HEAD);

@@ -1,0 +1,445 @@
+// The parent's side of a pool: it starts and replaces the workers, writes
+// task messages into the task ring, drains the result ring, and settles each
+// task exactly once — with its result, its error, or a BrokenPoolError when
+// the worker that held it died (see channel.ts for how the holder is known).
+// Pool and PoolExecutor are thin layers of jobs on top of it.
+//
+// Waiting for results: while few tasks are in flight (a caller awaiting one
+// result at a time), the event loop keeps turning for POLL_MS after the last
+// task went out or result came in, polling the ring, because a wake-up through
+// the kernel costs as much as the whole round trip here. With more in flight
+// results come in batches, so it sleeps on the ring's tail and drains every
+// waiting result per wake-up.
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { ResourceLimits } from 'node:worker_threads';
+import type { StartMethod } from '../context.js';
+import { BrokenPoolError, ProcessError } from '../errors.js';
+import { Process } from '../process/process.js';
+import { task as moduleTask, toTaskSpec, type TaskSpec } from '../process/task.js';
+import { GET_MUTEX, PUT_MUTEX, TAIL } from '../queues/ring.js';
+import { token } from '../shm/liveness.js';
+import { lockAsync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
+import { waitAsync, wake } from '../shm/wait.js';
+import { ClaimState, PoolChannel } from './channel.js';
+import { encodeTask, Mode, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
+import type { WorkerSetup } from './worker.js';
+
+const workerTask = moduleTask(new URL('./worker.js', import.meta.url), 'poolWorker');
+/** Bytes of each ring: room for thousands of small tasks; larger messages pass in chunks. */
+const RING_BYTES = 1 << 20;
+/** See the top: how long the event loop keeps polling for results after activity. */
+const POLL_MS = 0.5;
+/** Longest sleep on the result ring; the loop re-checks its state this often. */
+const SLEEP_MS = 100;
+
+export interface DispatcherOptions {
+  processes: number;
+  method: StartMethod;
+  initializer?: TaskSpec;
+  initargs: unknown[];
+  /** 0 = workers live for ever. */
+  maxtasks: number;
+  resourceLimits?: ResourceLimits;
+  /** As concurrent.futures: any worker that dies unasked breaks the whole pool. */
+  breakOnDeath: boolean;
+}
+
+/** How a task's outcome reaches its job: ok and the result, or not and the error. */
+export type Settle = (ok: boolean, value: unknown) => void;
+
+interface Pending {
+  readonly jobId: number;
+  readonly settle: Settle;
+}
+
+interface Worker {
+  readonly process: Process;
+  readonly slot: number;
+  /** We killed it (cancelled task, terminate): its death is no surprise. */
+  killedByUs: boolean;
+  /** Resolves once its exit has been handled (claims settled, replacement started). */
+  handled: Promise<void>;
+}
+
+let workerCounter = 0;
+
+export class Dispatcher {
+  readonly processes: number;
+  readonly #opts: DispatcherOptions;
+  readonly #ch: PoolChannel;
+  readonly #workers: (Worker | null)[];
+  readonly #inflight = new Map<number, Pending>();
+  /** Encoded tasks waiting for room in the ring, in seq order (a deque: #outbox[#outboxHead] is next). */
+  #outbox: Uint8Array[] = [];
+  #outboxHead = 0;
+  #feeding = false;
+  #receiving = false;
+  #nextSeq = 0;
+  #nextJob = 1;
+  #lastActivity = 0;
+  #closed = false;
+  #terminated = false;
+  #broken: Error | null = null;
+  readonly #shippedByFn = new WeakMap<object, ShippedFn>();
+  readonly #shippedByKey = new Map<string, ShippedFn>();
+  /** Called once when the pool breaks (initializer failed, or a death with breakOnDeath). */
+  onBroken: (err: Error) => void = () => {};
+
+  constructor(options: DispatcherOptions) {
+    this.#opts = options;
+    this.processes = options.processes;
+    this.#ch = PoolChannel.create(options.processes, RING_BYTES);
+    this.#workers = new Array(options.processes).fill(null);
+    for (let i = 0; i < options.processes; i++) this.#spawn(i);
+  }
+
+  get broken(): Error | null {
+    return this.#broken;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get terminated(): boolean {
+    return this.#terminated;
+  }
+
+  /** The live workers' Process objects (Python's pool._pool). */
+  get workers(): Process[] {
+    return this.#workers.filter((w): w is Worker => w !== null).map((w) => w.process);
+  }
+
+  // ---- workers ---------------------------------------------------------------
+
+  #spawn(slot: number): void {
+    const setup: WorkerSetup = {
+      channel: this.#ch.handle,
+      slot,
+      slots: this.processes,
+      initializer: this.#opts.initializer,
+      initargs: this.#opts.initargs,
+      maxtasks: this.#opts.maxtasks,
+    };
+    const process = new Process({
+      target: workerTask,
+      args: [setup],
+      name: `PoolWorker-${++workerCounter}`,
+      daemon: true, // an idle pool does not keep the program alive (Python's workers are daemons)
+      context: this.#opts.method,
+      resourceLimits: this.#opts.resourceLimits,
+    });
+    process.start();
+    const worker: Worker = { process, slot, killedByUs: false, handled: Promise.resolve() };
+    worker.handled = process._exited.then((code) => this.#onExit(worker, code));
+    this.#workers[slot] = worker;
+  }
+
+  #describeExit(worker: Worker, code: number): string {
+    const p = worker.process;
+    const who = `pool worker ${p.name} (${this.#opts.method === 'process' ? `pid ${p.pid}` : `thread ${p.ident}`})`;
+    const signal = Object.entries(os.constants.signals).find(([, n]) => n === -code)?.[0];
+    return `${who} died while running this task: ${code < 0 ? `killed by ${signal ?? `signal ${-code}`}` : `it exited with code ${code}`}`;
+  }
+
+  /**
+   * A worker ended: settle what it held, then replace it if work remains.
+   * Its results are drained first, so a task it finished is settled with its
+   * result; only a task it still held fails.
+   */
+  async #onExit(worker: Worker, code: number): Promise<void> {
+    const i = worker.slot;
+    if (this.#workers[i] !== worker) return;
+    const held = await this.#settleClaimOf(worker, code);
+    this.#workers[i] = null;
+    if (this.#terminated || this.#broken) return;
+    const unasked = !worker.killedByUs && (code !== 0 || held);
+    if (unasked && this.#opts.breakOnDeath) {
+      this.#break(new BrokenPoolError(`A process in the pool was terminated abruptly: ${this.#describeExit(worker, code)}`));
+      return;
+    }
+    if (!this.#closed || this.#inflight.size > 0) {
+      try {
+        this.#spawn(i);
+      } catch (err) {
+        this.#break(new BrokenPoolError(`could not start a pool worker: ${(err as Error).message}`, { cause: err }));
+      }
+    }
+  }
+
+  /** Returns whether the dead worker held a task (which is failed now). */
+  async #settleClaimOf(worker: Worker, code: number): Promise<boolean> {
+    const ch = this.#ch;
+    const i = worker.slot;
+    const dead = ch.tokenOf(i);
+    const tasks = ch.tasks.header;
+    // Mutexes the dead worker still holds are taken from it at once: it is
+    // known dead here, before its liveness may show (a thread without the addon).
+    let outcome: LockOutcome;
+    if (dead !== 0 && Atomics.compareExchange(tasks, GET_MUTEX, dead, token()) === dead) outcome = 'recovered';
+    else outcome = await lockAsync(tasks, GET_MUTEX);
+    try {
+      if (outcome === 'recovered') ch.repairDeadReader(this.processes);
+      ch.repairClaimOf(i);
+      if (dead !== 0 && Atomics.compareExchange(ch.results.header, PUT_MUTEX, dead, 0) === dead) wake(ch.results.header, PUT_MUTEX, 1);
+      this.#drain();
+      const held = ch.state(i) === ClaimState.Running;
+      if (held) this.#fail(ch.claimedSeq(i), new BrokenPoolError(this.#describeExit(worker, code)));
+      ch.setState(i, ClaimState.Idle);
+      return held;
+    } finally {
+      unlock(tasks, GET_MUTEX);
+    }
+  }
+
+  #fail(seq: number, err: Error): void {
+    const pending = this.#inflight.get(seq);
+    if (!pending) return;
+    this.#inflight.delete(seq);
+    pending.settle(false, err);
+    this.#checkClosing();
+  }
+
+  /** The pool cannot go on: every task fails with `err`, now and later. */
+  #break(err: Error): void {
+    if (this.#broken || this.#terminated) return;
+    this.#broken = err;
+    this.#stop(err);
+    this.onBroken(err);
+  }
+
+  /** Fails every task with `err` and stops every worker. */
+  #stop(err: Error): void {
+    const pending = [...this.#inflight.values()];
+    this.#inflight.clear();
+    this.#outbox = [];
+    this.#outboxHead = 0;
+    this.#ch.closing = true;
+    for (const w of this.#workers) {
+      if (!w) continue;
+      w.killedByUs = true;
+      w.process.terminate();
+    }
+    wake(this.#ch.tasks.header, TAIL);
+    for (const p of pending) p.settle(false, err);
+  }
+
+  // ---- submitting ------------------------------------------------------------
+
+  /** A new job id (never 0, so the zeroed cancel table cancels nothing). */
+  newJob(): number {
+    const id = this.#nextJob;
+    this.#nextJob = this.#nextJob >= 0x7fffffff ? 1 : this.#nextJob + 1;
+    return id;
+  }
+
+  /** A function or task(url, name) as the pool ships it; TypeError for anything else. */
+  ship(fn: unknown): ShippedFn {
+    if ((typeof fn === 'function' || (typeof fn === 'object' && fn !== null)) && this.#shippedByFn.has(fn)) return this.#shippedByFn.get(fn)!;
+    const spec = toTaskSpec(fn, 'fn');
+    const key = spec.kind === 'source' ? `s${spec.source}` : `m${spec.url}#${spec.exportName}`;
+    let shipped = this.#shippedByKey.get(key);
+    if (!shipped) this.#shippedByKey.set(key, (shipped = shipFn(this.#shippedByKey.size + 1, spec)));
+    this.#shippedByFn.set(fn as object, shipped);
+    return shipped;
+  }
+
+  /** Throws when no task can be submitted now. */
+  checkOpen(): void {
+    if (this.#broken) throw this.#broken;
+    if (this.#closed) throw new RangeError('Pool not running: it was closed or terminated');
+  }
+
+  /** Queues one task; `settle` is called exactly once. Returns its seq. */
+  submit(jobId: number, fn: ShippedFn, mode: Mode, payload: Uint8Array, settle: Settle): number {
+    this.checkOpen();
+    const seq = this.#nextSeq;
+    this.#nextSeq = (this.#nextSeq + 1) >>> 0;
+    this.#inflight.set(seq, { jobId, settle });
+    this.#write(encodeTask(seq, jobId, fn, mode, payload));
+    this.#lastActivity = performance.now();
+    this.#receive();
+    return seq;
+  }
+
+  /**
+   * Cancels a job: its queued tasks are skipped by the workers, and a worker
+   * running one of `seqs` is killed (and replaced). The job settles itself.
+   */
+  cancel(jobId: number, seqs: ReadonlySet<number>): void {
+    const ch = this.#ch;
+    ch.cancelJob(jobId);
+    // After the cancel mark: a worker that claims a task sets Running and then reads the mark (channel.ts).
+    for (const w of this.#workers) {
+      if (w && ch.state(w.slot) === ClaimState.Running && seqs.has(ch.claimedSeq(w.slot))) {
+        w.killedByUs = true;
+        w.process.kill();
+      }
+    }
+  }
+
+  /** Whether a worker has taken task `seq`. */
+  isRunning(seq: number): boolean {
+    const ch = this.#ch;
+    return this.#workers.some((w) => w !== null && ch.state(w.slot) !== ClaimState.Idle && ch.claimedSeq(w.slot) === seq);
+  }
+
+  #write(bytes: Uint8Array): void {
+    const tasks = this.#ch.tasks;
+    if (this.#outboxHead === this.#outbox.length && tryLock(tasks.header, PUT_MUTEX) !== 'timeout') {
+      let written: boolean;
+      try {
+        written = tasks.tryWrite(bytes);
+      } finally {
+        unlock(tasks.header, PUT_MUTEX);
+      }
+      if (written) return;
+    }
+    this.#outbox.push(bytes);
+    if (!this.#feeding) {
+      this.#feeding = true;
+      void this.#feed().finally(() => (this.#feeding = false));
+    }
+  }
+
+  /** Writes the outbox into the ring as room appears (the parent is the ring's only writer). */
+  async #feed(): Promise<void> {
+    const tasks = this.#ch.tasks;
+    const stopped = () => (this.#terminated || this.#broken ? new ProcessError('the pool stopped') : null);
+    try {
+      while (this.#outboxHead < this.#outbox.length) {
+        await lockAsync(tasks.header, PUT_MUTEX);
+        try {
+          while (this.#outboxHead < this.#outbox.length && tasks.tryWrite(this.#outbox[this.#outboxHead])) this.#outboxHead++;
+          if (this.#outboxHead < this.#outbox.length) {
+            const next = this.#outbox[this.#outboxHead];
+            await tasks.write(next, stopped); // waits for room (a large message goes in chunks)
+            if (this.#outbox[this.#outboxHead] === next) this.#outboxHead++;
+          }
+        } finally {
+          unlock(tasks.header, PUT_MUTEX);
+        }
+        if (this.#outboxHead > 1024 && this.#outboxHead * 2 > this.#outbox.length) {
+          this.#outbox = this.#outbox.slice(this.#outboxHead);
+          this.#outboxHead = 0;
+        }
+      }
+      this.#outbox = [];
+      this.#outboxHead = 0;
+      this.#checkClosing();
+    } catch (err) {
+      if (!stopped()) throw err;
+    }
+  }
+
+  // ---- results -----------------------------------------------------------------
+
+  /** Starts the receive loop if it is not running (on a later microtask: never inside submit()). */
+  #receive(): void {
+    if (this.#receiving) return;
+    this.#receiving = true;
+    void Promise.resolve().then(() => this.#receiveLoop()).finally(() => {
+      this.#receiving = false;
+      if (this.#inflight.size > 0 && !this.#terminated) this.#receive();
+    });
+  }
+
+  async #receiveLoop(): Promise<void> {
+    const h = this.#ch.results.header;
+    while (this.#inflight.size > 0 && !this.#terminated) {
+      const tail = Atomics.load(h, TAIL);
+      if (this.#drain() > 0) {
+        this.#lastActivity = performance.now();
+        await null; // let the settled tasks' continuations run (they may submit more)
+        continue;
+      }
+      if (this.#inflight.size <= this.processes && performance.now() - this.#lastActivity < POLL_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+      } else {
+        await waitAsync(h, TAIL, tail, SLEEP_MS);
+      }
+    }
+  }
+
+  /** Settles every result waiting in the ring; returns how many. */
+  #drain(): number {
+    const results = this.#ch.results;
+    let n = 0;
+    while (results.hasData()) {
+      const bytes = results.readSync(-Infinity); // the parent is the only reader
+      if (!bytes) break;
+      this.#onResult(bytes);
+      n++;
+    }
+    return n;
+  }
+
+  #onResult(bytes: Uint8Array): void {
+    const status = resultStatus(bytes);
+    if (status === Status.InitFailed) {
+      this.#break(this.#decodeError(bytes));
+      return;
+    }
+    const seq = resultSeq(bytes);
+    const pending = this.#inflight.get(seq);
+    if (!pending) return;
+    this.#inflight.delete(seq);
+    if (status === Status.Ok) {
+      let value: unknown;
+      try {
+        value = resultPayload(bytes);
+      } catch (err) {
+        pending.settle(false, err);
+        return;
+      }
+      pending.settle(true, value);
+    } else if (status === Status.Error) pending.settle(false, this.#decodeError(bytes));
+    else if (status === Status.Dying) {
+      const err = this.#decodeError(bytes);
+      pending.settle(false, new BrokenPoolError(`the pool worker died while running this task: ${err.name}: ${err.message}`, { cause: err }));
+    }
+    this.#checkClosing();
+  }
+
+  #decodeError(bytes: Uint8Array): Error {
+    try {
+      const err = resultPayload(bytes);
+      return err instanceof Error ? err : new Error(String(err));
+    } catch (err) {
+      return err as Error;
+    }
+  }
+
+  // ---- closing -------------------------------------------------------------------
+
+  /** Once closed and everything is done, idle workers are told to exit. */
+  #checkClosing(): void {
+    if (!this.#closed || this.#terminated || this.#inflight.size > 0 || this.#outboxHead < this.#outbox.length || this.#ch.closing) return;
+    this.#ch.closing = true;
+    wake(this.#ch.tasks.header, TAIL);
+  }
+
+  /** No more tasks; the workers exit once every submitted task is done. */
+  close(): void {
+    this.#closed = true;
+    this.#checkClosing();
+  }
+
+  /** Stops the workers now; every pending task fails with `reason`. */
+  terminate(reason: Error): void {
+    if (this.#terminated) return;
+    this.#closed = true;
+    this.#terminated = true;
+    this.#stop(reason);
+  }
+
+  /** Resolves once every worker has exited (after close() or terminate()). */
+  async join(): Promise<void> {
+    for (;;) {
+      const live = this.#workers.filter((w): w is Worker => w !== null);
+      if (live.length === 0) return;
+      await Promise.all(live.map((w) => Promise.all([w.process.join(), w.handled])));
+    }
+  }
+}

@@ -1,0 +1,110 @@
+// The two messages of the pool's rings, as bytes: a fixed little-endian
+// header written byte by byte (no DataView per message) and a codec payload.
+//
+//   task:   [seq u32][jobId u32][fnId u32][specLength u32][mode u32][spec][payload]
+//   result: [seq u32][status u32][payload]
+//
+// A task carries its function's spec (source text or module URL, encoded
+// once per function) so that any worker, including a replacement started
+// later, can run any task; a worker compiles each fnId once and then skips
+// the spec bytes.
+import { decode, encode } from '../codec/codec.js';
+import type { TaskSpec } from '../process/task.js';
+
+export const enum Mode {
+  /** payload: the argument list of one call */
+  Apply = 0,
+  /** payload: a chunk of items, one call each: fn(item) */
+  Map = 1,
+  /** payload: a chunk of argument lists, one call each: fn(...args) */
+  Starmap = 2,
+}
+
+export const enum Status {
+  Ok = 0,
+  /** payload: the error the task threw (or why its result could not be sent) */
+  Error = 1,
+  /** payload: the error that is killing the worker while it runs this task */
+  Dying = 2,
+  /** payload: the initializer's error; seq is meaningless */
+  InitFailed = 3,
+  /** the task's job was cancelled before it ran: it was not run */
+  Skipped = 4,
+}
+
+const TASK_HEADER = 20;
+const RESULT_HEADER = 8;
+
+function putU32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v;
+  out[at + 1] = v >>> 8;
+  out[at + 2] = v >>> 16;
+  out[at + 3] = v >>> 24;
+}
+
+function getU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
+/** A function as the pool ships it: an id, and its spec encoded once. */
+export interface ShippedFn {
+  readonly id: number;
+  readonly spec: Uint8Array;
+}
+
+export function shipFn(id: number, spec: TaskSpec): ShippedFn {
+  return { id, spec: encode(spec, 'task') };
+}
+
+export function encodeTask(seq: number, jobId: number, fn: ShippedFn, mode: Mode, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(TASK_HEADER + fn.spec.length + payload.length);
+  putU32(out, 0, seq);
+  putU32(out, 4, jobId);
+  putU32(out, 8, fn.id);
+  putU32(out, 12, fn.spec.length);
+  putU32(out, 16, mode);
+  out.set(fn.spec, TASK_HEADER);
+  out.set(payload, TASK_HEADER + fn.spec.length);
+  return out;
+}
+
+export interface TaskMessage {
+  seq: number;
+  jobId: number;
+  fnId: number;
+  mode: Mode;
+  bytes: Uint8Array;
+}
+
+/** The header of a task message; its spec and payload are read with taskSpecOf/taskPayloadOf. */
+export function readTask(bytes: Uint8Array): TaskMessage {
+  return { seq: getU32(bytes, 0), jobId: getU32(bytes, 4), fnId: getU32(bytes, 8), mode: getU32(bytes, 16), bytes };
+}
+
+export function taskSpecOf(task: TaskMessage): TaskSpec {
+  return decode<TaskSpec>(task.bytes.subarray(TASK_HEADER, TASK_HEADER + getU32(task.bytes, 12)));
+}
+
+export function taskPayloadOf(task: TaskMessage): unknown {
+  return decode(task.bytes.subarray(TASK_HEADER + getU32(task.bytes, 12)));
+}
+
+export function encodeResult(seq: number, status: Status, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(RESULT_HEADER + payload.length);
+  putU32(out, 0, seq);
+  putU32(out, 4, status);
+  out.set(payload, RESULT_HEADER);
+  return out;
+}
+
+export function resultSeq(bytes: Uint8Array): number {
+  return getU32(bytes, 0);
+}
+
+export function resultStatus(bytes: Uint8Array): Status {
+  return getU32(bytes, 4);
+}
+
+export function resultPayload(bytes: Uint8Array): unknown {
+  return decode(bytes.subarray(RESULT_HEADER));
+}

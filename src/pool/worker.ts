@@ -1,0 +1,189 @@
+// A pool worker: the target of every Pool child. It pulls one task message at
+// a time from the task ring (claiming it, see channel.ts), runs it, writes
+// the result into the result ring and pulls the next, until the pool closes
+// or maxtasksperchild is reached.
+//
+// Waiting for work: a worker that finds the ring empty spins for a moment
+// (the parent often writes the next task within microseconds, and a wake-up
+// through the kernel costs 5-70 µs here), then sleeps on the ring's tail with
+// an asynchronous futex wait, so its event loop keeps turning for timers the
+// user's code set. While tasks keep coming it yields to the event loop every
+// YIELD_MS for the same reason.
+import { performance } from 'node:perf_hooks';
+import { encode } from '../codec/codec.js';
+import { state } from '../process/state.js';
+import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
+import { GET_MUTEX, PUT_MUTEX, TAIL } from '../queues/ring.js';
+import { token } from '../shm/liveness.js';
+import { lockSync, tryLock, unlock } from '../shm/mutex.js';
+import { waitAsync } from '../shm/wait.js';
+import { ClaimState, PoolChannel, type PoolChannelHandle } from './channel.js';
+import { encodeResult, Mode, readTask, Status, taskPayloadOf, taskSpecOf, type TaskMessage } from './messages.js';
+
+export interface WorkerSetup {
+  channel: PoolChannelHandle;
+  /** This worker's claim slot. */
+  slot: number;
+  /** How many slots there are. */
+  slots: number;
+  initializer?: TaskSpec;
+  initargs?: unknown[];
+  /** Exit after this many tasks (a chunk counts as one); 0 = never. */
+  maxtasks: number;
+}
+
+type Fn = (...args: unknown[]) => unknown;
+
+/** How long an idle worker spins before it sleeps (see the top). */
+const SPIN_MS = 0.05;
+/** Longest stretch of back-to-back tasks before the worker lets its event loop turn. */
+const YIELD_MS = 10;
+/** Longest sleep: the worker re-checks the closing flag this often. */
+const SLEEP_MS = 100;
+
+const EMPTY = encode(undefined);
+const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as PromiseLike<unknown> | null)?.then === 'function';
+
+/** An error as a payload; one that cannot be sent whole goes as a plain Error with its name, message and stack. */
+function encodeError(err: unknown): Uint8Array {
+  try {
+    return encode(err, 'error');
+  } catch {
+    const e = err instanceof Error ? err : new Error(String(err));
+    const plain = new Error(e.message);
+    plain.name = e.name;
+    plain.stack = e.stack;
+    return encode(plain);
+  }
+}
+
+export async function poolWorker(setup: WorkerSetup): Promise<void> {
+  const ch = new PoolChannel(setup.channel);
+  const me = setup.slot;
+  const tasks = ch.tasks;
+  ch.register(me, token());
+
+  const send = (seq: number, status: Status, payload: Uint8Array): void => {
+    const h = ch.results.header;
+    lockSync(h, PUT_MUTEX); // a dead writer's partial message is dropped by the reader (ring.ts)
+    try {
+      ch.results.writeSync(encodeResult(seq, status, payload));
+    } finally {
+      unlock(h, PUT_MUTEX);
+    }
+  };
+
+  // Last words: an error that kills this worker while it runs a task reaches
+  // the parent with that task, so its BrokenPoolError can say what happened.
+  let running: TaskMessage | null = null;
+  let spec: TaskSpec | undefined;
+  const lastWords = (err: unknown): void => {
+    if (running) send(running.seq, Status.Dying, encodeError(spec ? explainTaskError(err, spec) : err));
+    running = null;
+  };
+  process.prependListener('uncaughtException', lastWords);
+  process.prependListener('unhandledRejection', lastWords);
+
+  if (setup.initializer) {
+    try {
+      const init = await loadTask(setup.initializer, state.entry);
+      await init(...(setup.initargs ?? []));
+    } catch (err) {
+      send(0, Status.InitFailed, encodeError(explainTaskError(err, setup.initializer)));
+      return;
+    }
+  }
+
+  /** Takes the next task message if one is waiting and no other worker is reading; else null. */
+  const take = (): Uint8Array | null => {
+    if (!tasks.hasData()) return null;
+    const outcome = tryLock(tasks.header, GET_MUTEX);
+    if (outcome === 'timeout') return null;
+    try {
+      if (outcome === 'recovered') ch.repairDeadReader(setup.slots);
+      tasks.dropOrphanFrames();
+      if (!tasks.hasData()) return null;
+      const seq = ch.beginClaim(me);
+      const bytes = tasks.readSync(-Infinity); // a whole message: one starts at the head
+      if (bytes) ch.endClaim(me, seq);
+      else ch.setState(me, ClaimState.Idle);
+      return bytes;
+    } finally {
+      unlock(tasks.header, GET_MUTEX);
+    }
+  };
+
+  /** Waits until a task may be waiting (or the pool closes): spin, then sleep. */
+  const idle = async (): Promise<void> => {
+    const h = tasks.header;
+    const tail = Atomics.load(h, TAIL);
+    const until = performance.now() + SPIN_MS;
+    do {
+      for (let i = 0; i < 64; i++) if (Atomics.load(h, TAIL) !== tail || tasks.hasData()) return;
+    } while (performance.now() < until);
+    if (!tasks.hasData() && !ch.closing) await waitAsync(h, TAIL, tail, SLEEP_MS);
+  };
+
+  const fns = new Map<number, { fn: Fn; spec: TaskSpec }>();
+  const run = async (task: TaskMessage): Promise<[Status, Uint8Array]> => {
+    spec = undefined;
+    try {
+      let known = fns.get(task.fnId);
+      if (!known) {
+        const taskSpec = taskSpecOf(task);
+        known = { fn: (await loadTask(taskSpec, state.entry)) as Fn, spec: taskSpec };
+        fns.set(task.fnId, known);
+      }
+      const fn = known.fn;
+      spec = known.spec;
+      const payload = taskPayloadOf(task);
+      let result: unknown;
+      if (task.mode === Mode.Apply) {
+        result = fn(...(payload as unknown[]));
+        if (isThenable(result)) result = await result;
+      } else {
+        const items = payload as unknown[];
+        const out = new Array<unknown>(items.length);
+        for (let i = 0; i < items.length; i++) {
+          let r = task.mode === Mode.Map ? fn(items[i]) : fn(...(items[i] as unknown[]));
+          if (isThenable(r)) r = await r;
+          out[i] = r;
+        }
+        result = out;
+      }
+      return [Status.Ok, encode(result, 'result')];
+    } catch (err) {
+      return [Status.Error, encodeError(spec ? explainTaskError(err, spec) : err)];
+    }
+  };
+
+  let done = 0;
+  let yieldAt = performance.now() + YIELD_MS;
+  while (setup.maxtasks === 0 || done < setup.maxtasks) {
+    const bytes = take();
+    if (!bytes) {
+      if (ch.closing && !tasks.hasData()) break;
+      await idle();
+      yieldAt = performance.now() + YIELD_MS;
+      continue;
+    }
+    const task = readTask(bytes);
+    if (ch.isCancelled(task.jobId)) {
+      // Dropped: the parent settled it already; it still hears back, so it stops tracking it.
+      send(task.seq, Status.Skipped, EMPTY);
+    } else {
+      running = task;
+      const [status, payload] = await run(task);
+      running = null;
+      send(task.seq, status, payload);
+      done++;
+    }
+    ch.setState(me, ClaimState.Idle); // after the result is out (channel.ts: the parent drains before failing a claim)
+    if (performance.now() >= yieldAt) {
+      await new Promise((resolve) => setImmediate(resolve));
+      yieldAt = performance.now() + YIELD_MS;
+    }
+  }
+  process.removeListener('uncaughtException', lastWords);
+  process.removeListener('unhandledRejection', lastWords);
+}
