@@ -9,6 +9,8 @@
 //     objects and errors were replaced by marker objects; decode() revives them.
 //   BYTES (0x08): a plain Uint8Array or Buffer, its bytes as they are (arrives
 //     as a Uint8Array, as structured clone delivers a Buffer).
+//   PLAIN (0x09): arrays and plain objects of primitives, in plain.ts's
+//     compact form (several times faster than V8's serializer for them).
 //
 // Encoding first scans the value: an unsendable part (a function, a symbol, a
 // host object) is reported with a TypeError that names where it was, before
@@ -16,6 +18,7 @@
 import v8 from 'node:v8';
 import { isShareable, rehydrate, shareable, type HandleData } from './handles.js';
 import { errorClasses } from '../errors.js';
+import { decodePlain, decodePlainArrayInto, encodePlain, encodePlainSlice } from './plain.js';
 
 const enum Tag {
   Undefined = 0,
@@ -27,6 +30,7 @@ const enum Tag {
   V8 = 6,
   Marked = 7,
   Bytes = 8,
+  Plain = 9,
 }
 
 /** Key of marker objects; a NUL-prefixed key no user object has. */
@@ -93,6 +97,10 @@ export function encode(value: unknown, what = 'value', sabs?: SharedArrayBuffer[
         out.set(value, 1);
         return out;
       }
+      {
+        const plain = encodePlain(value, Tag.Plain);
+        if (plain) return plain;
+      }
       break;
   }
   const marked = scan(value, what, new Set());
@@ -110,6 +118,22 @@ export function encode(value: unknown, what = 'value', sabs?: SharedArrayBuffer[
   out[0] = marked ? Tag.Marked : Tag.V8;
   out.set(body, 1);
   return out;
+}
+
+/** encode(items.slice(start, end)), without making the slice when the items are plain data. */
+export function encodeSlice(items: unknown[], start: number, end: number, what = 'value'): Uint8Array {
+  return encodePlainSlice(items, start, end, Tag.Plain) ?? encode(items.slice(start, end), what);
+}
+
+/** Decodes an encoded array into out[offset...]; returns how many items it had. */
+export function decodeInto(bytes: Uint8Array, out: unknown[], offset: number): number {
+  if (bytes[0] === Tag.Plain) {
+    const n = decodePlainArrayInto(bytes, out, offset);
+    if (n >= 0) return n;
+  }
+  const items = decode<unknown[]>(bytes);
+  for (let i = 0; i < items.length; i++) out[offset + i] = items[i];
+  return items.length;
 }
 
 export function decode<T = unknown>(bytes: Uint8Array, sabs?: readonly SharedArrayBuffer[]): T {
@@ -131,6 +155,8 @@ export function decode<T = unknown>(bytes: Uint8Array, sabs?: readonly SharedArr
       return v8.deserialize(bytes.subarray(1)) as T;
     case Tag.Bytes:
       return bytes.subarray(1) as T; // the message is ours alone: no copy
+    case Tag.Plain:
+      return decodePlain(bytes) as T;
     case Tag.Marked:
       receivedList = sabs ?? null;
       try {
