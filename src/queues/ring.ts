@@ -86,6 +86,8 @@ export class Ring {
   readonly #words: Int32Array;
   readonly #mask: number;
   readonly #maxChunk: number;
+  /** Payload length of the frame #readFrame read last. */
+  #lastLength = 0;
   /** Called when a reader skips the rest of a message whose reader died. */
   onOrphanMessage: () => void = () => {};
 
@@ -114,7 +116,7 @@ export class Ring {
     return this.capacity - ((Atomics.load(this.header, TAIL) - Atomics.load(this.header, HEAD)) >>> 0);
   }
 
-  #writeFrame(kind: Kind, src: Uint8Array, start: number, len: number): void {
+  #writeFrame(kind: Kind, src: Uint8Array, start: number, len: number, notify = true): void {
     const tail = Atomics.load(this.header, TAIL);
     const pos = tail & this.#mask;
     this.#words[pos >> 2] = len;
@@ -128,6 +130,11 @@ export class Ring {
       if (first < len) this.#data.set(src.subarray(start + first, start + len), 0);
     }
     Atomics.store(this.header, TAIL, (tail + FRAME_HEADER + pad8(len)) | 0); // publish (see Ordering)
+    if (notify) wake(this.header, TAIL);
+  }
+
+  /** Wakes readers sleeping for data: after writes made with notify = false (one wake for a batch). */
+  notifyReaders(): void {
     wake(this.header, TAIL);
   }
 
@@ -157,10 +164,14 @@ export class Ring {
     return frames;
   }
 
-  /** Writes a whole message if it fits now as one frame; false (nothing written) otherwise. */
-  tryWrite(bytes: Uint8Array): boolean {
+  /**
+   * Writes a whole message if it fits now as one frame; false (nothing
+   * written) otherwise. With `notify` false, sleeping readers are not woken:
+   * the caller calls notifyReaders() after its batch.
+   */
+  tryWrite(bytes: Uint8Array, notify = true): boolean {
     if (bytes.length > this.#maxChunk || this.#free() < FRAME_HEADER + pad8(bytes.length)) return false;
-    this.#writeFrame(Kind.Full, bytes, 0, bytes.length);
+    this.#writeFrame(Kind.Full, bytes, 0, bytes.length, notify);
     return true;
   }
 
@@ -228,15 +239,32 @@ export class Ring {
    */
   dropOrphanFrames(): void {
     while (this.hasData()) {
-      const kind = this.#words[((Atomics.load(this.header, HEAD) & this.#mask) >> 2) + 1] as Kind;
+      const kind = this.#nextKind();
       if (kind === Kind.Full || kind === Kind.First) return;
       this.#readFrame();
       if (kind === Kind.Last) this.onOrphanMessage();
     }
   }
 
-  /** Reads the next frame (there must be one) and frees its space. */
-  #readFrame(): [Kind, Uint8Array] {
+  #nextKind(): Kind {
+    return this.#words[((Atomics.load(this.header, HEAD) & this.#mask) >> 2) + 1] as Kind;
+  }
+
+  #nextLength(): number {
+    return this.#words[(Atomics.load(this.header, HEAD) & this.#mask) >> 2];
+  }
+
+  #nextIsChunk(): boolean {
+    const kind = this.#nextKind();
+    return kind === Kind.Chunk || kind === Kind.Last;
+  }
+
+  /**
+   * Reads the next frame (there must be one) and frees its space. Its payload
+   * is copied into `into` at `offset` when given (a chunk of a large message
+   * goes straight to its place: one copy), else into a new array.
+   */
+  #readFrame(into?: Uint8Array, offset = 0): [Kind, Uint8Array] {
     const head = Atomics.load(this.header, HEAD);
     const pos = head & this.#mask;
     const len = this.#words[pos >> 2];
@@ -244,12 +272,13 @@ export class Ring {
     const at = (pos + FRAME_HEADER) & this.#mask;
     const first = Math.min(len, this.capacity - at);
     let out: Uint8Array;
-    if (first === len) out = this.#data.slice(at, at + len);
+    if (!into && first === len) out = this.#data.slice(at, at + len);
     else {
-      out = new Uint8Array(len);
-      out.set(this.#data.subarray(at, at + first));
-      out.set(this.#data.subarray(0, len - first), first);
+      out = into ?? new Uint8Array(len);
+      out.set(this.#data.subarray(at, at + first), offset);
+      out.set(this.#data.subarray(0, len - first), offset + first);
     }
+    this.#lastLength = len;
     Atomics.store(this.header, HEAD, (head + FRAME_HEADER + pad8(len)) | 0); // free the space
     // Wake a writer only once the room it waits for is free: it then writes
     // many frames per wake-up instead of one (see #waitForRoom).
@@ -274,6 +303,12 @@ export class Ring {
     const step = (): Uint8Array | null | 'wait' => {
       for (;;) {
         while (this.hasData()) {
+          if (partial && this.#nextIsChunk() && filled + this.#nextLength() <= partial.length) {
+            const [kind] = this.#readFrame(partial, filled); // straight into the message: one copy
+            filled += this.#lastLength;
+            if (kind === Kind.Last) return partial;
+            continue;
+          }
           const [kind, payload] = this.#readFrame();
           if (kind === Kind.Full) return payload; // (drops a partial message of a writer that died)
           if (kind === Kind.First) {
