@@ -22,7 +22,7 @@ import { token } from '../shm/liveness.js';
 import { lockAsync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
 import { waitAsync, wake } from '../shm/wait.js';
 import { ClaimState, PoolChannel } from './channel.js';
-import { encodeTask, Mode, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
+import { encodeTask, Mode, resultBytes, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
 import type { WorkerSetup } from './worker.js';
 
 const workerTask = moduleTask(new URL('./worker.js', import.meta.url), 'poolWorker');
@@ -51,6 +51,8 @@ export type Settle = (ok: boolean, value: unknown) => void;
 interface Pending {
   readonly jobId: number;
   readonly settle: Settle;
+  /** The job decodes a successful result itself: it gets the encoded bytes. */
+  readonly raw: boolean;
 }
 
 interface Worker {
@@ -75,6 +77,8 @@ export class Dispatcher {
   #outboxHead = 0;
   #feeding = false;
   #receiving = false;
+  /** Workers are woken once per burst of writes, on a microtask (see #write). */
+  #notifyScheduled = false;
   #nextSeq = 0;
   #nextJob = 1;
   #lastActivity = 0;
@@ -251,12 +255,15 @@ export class Dispatcher {
     if (this.#closed) throw new RangeError('Pool not running: it was closed or terminated');
   }
 
-  /** Queues one task; `settle` is called exactly once. Returns its seq. */
-  submit(jobId: number, fn: ShippedFn, mode: Mode, payload: Uint8Array, settle: Settle): number {
+  /**
+   * Queues one task; `settle` is called exactly once. With `raw`, a result
+   * reaches it encoded (the job decodes it in place). Returns its seq.
+   */
+  submit(jobId: number, fn: ShippedFn, mode: Mode, payload: Uint8Array, settle: Settle, raw = false): number {
     this.checkOpen();
     const seq = this.#nextSeq;
     this.#nextSeq = (this.#nextSeq + 1) >>> 0;
-    this.#inflight.set(seq, { jobId, settle });
+    this.#inflight.set(seq, { jobId, settle, raw });
     this.#write(encodeTask(seq, jobId, fn, mode, payload));
     this.#lastActivity = performance.now();
     this.#receive();
@@ -290,11 +297,21 @@ export class Dispatcher {
     if (this.#outboxHead === this.#outbox.length && tryLock(tasks.header, PUT_MUTEX) !== 'timeout') {
       let written: boolean;
       try {
-        written = tasks.tryWrite(bytes);
+        written = tasks.tryWrite(bytes, false);
       } finally {
         unlock(tasks.header, PUT_MUTEX);
       }
-      if (written) return;
+      if (written) {
+        // One wake-up for all the tasks a burst of calls writes (a map's chunks, many applyAsync calls).
+        if (!this.#notifyScheduled) {
+          this.#notifyScheduled = true;
+          queueMicrotask(() => {
+            this.#notifyScheduled = false;
+            tasks.notifyReaders();
+          });
+        }
+        return;
+      }
     }
     this.#outbox.push(bytes);
     if (!this.#feeding) {
@@ -311,7 +328,8 @@ export class Dispatcher {
       while (this.#outboxHead < this.#outbox.length) {
         await lockAsync(tasks.header, PUT_MUTEX);
         try {
-          while (this.#outboxHead < this.#outbox.length && tasks.tryWrite(this.#outbox[this.#outboxHead])) this.#outboxHead++;
+          while (this.#outboxHead < this.#outbox.length && tasks.tryWrite(this.#outbox[this.#outboxHead], false)) this.#outboxHead++;
+          tasks.notifyReaders();
           if (this.#outboxHead < this.#outbox.length) {
             const next = this.#outbox[this.#outboxHead];
             await tasks.write(next, stopped); // waits for room (a large message goes in chunks)
@@ -385,7 +403,8 @@ export class Dispatcher {
     const pending = this.#inflight.get(seq);
     if (!pending) return;
     this.#inflight.delete(seq);
-    if (status === Status.Ok) {
+    if (status === Status.Ok && pending.raw) pending.settle(true, resultBytes(bytes));
+    else if (status === Status.Ok) {
       let value: unknown;
       try {
         value = resultPayload(bytes);

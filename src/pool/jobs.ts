@@ -1,7 +1,7 @@
 // Jobs: what one call of a pool method submits. A job owns its tasks' seqs,
 // settles its AsyncResult exactly once, and cancels what is left of it when
 // it ends early (an error, a signal, a timeout).
-import { encode } from '../codec/codec.js';
+import { decodeInto, encode, encodeSlice } from '../codec/codec.js';
 import { TimeoutError } from '../errors.js';
 import { AsyncResult, checkTimeout, runCallback, type ResultCallbacks } from './async-result.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -62,11 +62,18 @@ export abstract class Job<R> {
   }
 
   /** Submits one task of this job; `index` tells onTask which one it was. */
-  protected submit(fn: ShippedFn, mode: Mode, payload: Uint8Array, index: number): void {
-    const seq = this.dispatcher.submit(this.id, fn, mode, payload, (ok, value) => {
-      this.seqs.delete(seq);
-      if (!this.done) this.onTask(index, ok, value);
-    });
+  protected submit(fn: ShippedFn, mode: Mode, payload: Uint8Array, index: number, raw = false): void {
+    const seq = this.dispatcher.submit(
+      this.id,
+      fn,
+      mode,
+      payload,
+      (ok, value) => {
+        this.seqs.delete(seq);
+        if (!this.done) this.onTask(index, ok, value);
+      },
+      raw,
+    );
     this.seqs.add(seq);
   }
 
@@ -116,12 +123,15 @@ export class CallJob<R> extends Job<R> {
   }
 }
 
-/** Encodes a chunk; an unsendable item is named by its position in the whole input. */
-export function encodeChunk(items: unknown[], start: number): Uint8Array {
+/**
+ * Encodes items[start..end); an unsendable item is named by its position in
+ * the whole input (items[0] being the input's item number `base`).
+ */
+export function encodeChunk(items: unknown[], start: number, end: number, base = 0): Uint8Array {
   try {
-    return encode(items, 'items');
+    return encodeSlice(items, start, end, 'items');
   } catch (err) {
-    items.forEach((item, j) => encode(item, `items[${start + j}]`)); // throws the precise error
+    for (let i = start; i < end; i++) encode(items[i], `items[${base + i}]`); // throws the precise error
     throw err;
   }
 }
@@ -152,6 +162,7 @@ export interface MapOptions<R> extends CancelOptions, ResultCallbacks<R[]> {
 
 /** map / starmap / mapAsync / starmapAsync over an input already read whole. */
 export class MapJob<R> extends Job<R[]> {
+  /** The results, filled in place as chunks complete (each decodes straight into it). */
   readonly #out: R[];
   #chunksLeft = 0;
   #itemsDone = 0;
@@ -159,7 +170,7 @@ export class MapJob<R> extends Job<R[]> {
 
   constructor(dispatcher: Dispatcher, fn: ShippedFn, items: unknown[], mode: Mode.Map | Mode.Starmap, options: MapOptions<R>) {
     super(dispatcher, options);
-    this.#out = new Array(items.length);
+    this.#out = new Array<R>(items.length);
     this.#report = progressReporter(options.progress, items.length);
     if (!this.begin()) return;
     try {
@@ -169,11 +180,11 @@ export class MapJob<R> extends Job<R[]> {
         this.finish(true, this.#out);
         return;
       }
+      if (mode === Mode.Starmap) items = items.map(argList);
       this.#chunksLeft = Math.ceil(items.length / chunksize);
       for (let start = 0; start < items.length; start += chunksize) {
-        let chunk = items.slice(start, start + chunksize);
-        if (mode === Mode.Starmap) chunk = chunk.map((item, j) => argList(item, start + j));
-        this.submit(fn, mode, encodeChunk(chunk, start), start);
+        const end = Math.min(items.length, start + chunksize);
+        this.submit(fn, mode, encodeChunk(items, start, end), start, true);
       }
     } catch (err) {
       this.finish(false, err);
@@ -185,9 +196,12 @@ export class MapJob<R> extends Job<R[]> {
       this.finish(false, value); // Python: the first failed chunk fails the map; running chunks finish unseen
       return;
     }
-    const results = value as R[];
-    for (let j = 0; j < results.length; j++) this.#out[start + j] = results[j];
-    this.#itemsDone += results.length;
+    try {
+      this.#itemsDone += decodeInto(value as Uint8Array, this.#out, start);
+    } catch (err) {
+      this.finish(false, err);
+      return;
+    }
     if (this.#report) runCallback('progress callback', () => this.#report!(this.#itemsDone));
     if (--this.#chunksLeft === 0) this.finish(true, this.#out);
   }

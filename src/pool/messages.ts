@@ -105,6 +105,10 @@ export function resultStatus(bytes: Uint8Array): Status {
   return getU32(bytes, 4);
 }
 
+export function resultBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.subarray(RESULT_HEADER);
+}
+
 export function resultPayload(bytes: Uint8Array): unknown {
-  return decode(bytes.subarray(RESULT_HEADER));
+  return decode(resultBytes(bytes));
 }
