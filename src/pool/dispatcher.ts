@@ -144,7 +144,13 @@ export class Dispatcher {
     const p = worker.process;
     const who = `pool worker ${p.name} (${this.#opts.method === 'process' ? `pid ${p.pid}` : `thread ${p.ident}`})`;
     const signal = Object.entries(os.constants.signals).find(([, n]) => n === -code)?.[0];
-    return `${who} died while running this task: ${code < 0 ? `killed by ${signal ?? `signal ${-code}`}` : `it exited with code ${code}`}`;
+    const how =
+      code < 0
+        ? `killed by ${signal ?? `signal ${-code}`}`
+        : code === 0
+          ? 'it exited with code 0 (process.exit(0), or a task whose promise never settles and leaves nothing to wait for)'
+          : `it exited with code ${code}`;
+    return `${who} died while running this task: ${how}`;
   }
 
   /**
