@@ -64,6 +64,14 @@ export class BrokenPoolError extends Error {
   }
 }
 
+/** concurrent.futures.CancelledError: the result of a future that was cancelled. */
+export class CancelledError extends Error {
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
 /** Every exported error class by name: the codec rebuilds errors sent from a child as these. */
 export const errorClasses: Record<string, new (message?: string) => Error> = {
   ProcessError,
@@ -76,6 +84,7 @@ export const errorClasses: Record<string, new (message?: string) => Error> = {
   BrokenBarrierError,
   RemoteError,
   BrokenPoolError,
+  CancelledError,
   Error,
   EvalError,
   RangeError,

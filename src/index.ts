@@ -5,6 +5,7 @@ import { checkMethod, getStartMethod, type StartMethod } from './context.js';
 import * as root from './index.js';
 import { Process } from './process/process.js';
 import { Pool } from './pool/pool.js';
+import { PoolExecutor } from './pool/executor.js';
 
 export * from './errors.js';
 export { getAllStartMethods, getStartMethod, setStartMethod, type StartMethod, type ContextLike } from './context.js';
@@ -39,6 +40,7 @@ export { isProxy, releaseProxy } from './managers/proxy.js';
 export type * from './managers/types.js';
 export { Pool, type PoolOptions, type PoolInput, type ApplyOptions, type MapOptions, type IMapOptions, type CancelOptions } from './pool/pool.js';
 export { AsyncResult, type ResultCallbacks } from './pool/async-result.js';
+export { Future, PoolExecutor, type PoolExecutorOptions, type ExecutorMapOptions, type ShutdownOptions } from './pool/executor.js';
 export { IMapIterator } from './pool/imap.js';
 export { type Progress, type ProgressOption } from './pool/progress.js';
 
@@ -48,19 +50,26 @@ export type Context = typeof root & {
   getStartMethod(): StartMethod;
 };
 
+type ContextBound = abstract new (...args: any[]) => object;
+
+/** A subclass of `Base` whose instances default to `method`; its name stays the base's. */
+function bound<C extends ContextBound & { defaultContext: StartMethod | undefined }>(Base: C, method: StartMethod): C {
+  const Bound = class extends (Base as unknown as new (...args: any[]) => object) {
+    static defaultContext: StartMethod | undefined = method;
+  };
+  Object.defineProperty(Bound, 'name', { value: Base.name });
+  return Bound as unknown as C;
+}
+
 function makeContext(method: StartMethod): Context {
-  // A subclass whose children default to this context; its name stays 'Process'.
-  const BoundProcess = {
-    Process: class extends Process {
-      static override defaultContext: StartMethod | undefined = method;
-    },
-  }.Process;
-  const BoundPool = {
-    Pool: class extends Pool {
-      static override defaultContext: StartMethod | undefined = method;
-    },
-  }.Pool;
-  return Object.freeze({ ...root, startMethod: method, getStartMethod: () => method, Process: BoundProcess, Pool: BoundPool });
+  return Object.freeze({
+    ...root,
+    startMethod: method,
+    getStartMethod: () => method,
+    Process: bound(Process, method),
+    Pool: bound(Pool, method),
+    PoolExecutor: bound(PoolExecutor, method),
+  });
 }
 
 const contexts = new Map<StartMethod, Context>();

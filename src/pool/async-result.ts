@@ -67,6 +67,11 @@ export class AsyncResult<R = unknown> {
     return true;
   }
 
+  /** The error it failed with, if it did (package-internal). */
+  get _error(): unknown {
+    return this.#state === 'rejected' ? this.#value : undefined;
+  }
+
   /** Whether the call has completed. */
   ready(): boolean {
     return this.#state !== 'pending';

@@ -292,6 +292,19 @@ export class Dispatcher {
     }
   }
 
+  /** Fails every task no worker has taken with `reason` (an executor's shutdown with cancelFutures). */
+  cancelQueued(reason: Error): void {
+    const ch = this.#ch;
+    const taken = new Set(this.#workers.filter((w) => w !== null && ch.state(w.slot) !== ClaimState.Idle).map((w) => ch.claimedSeq(w!.slot)));
+    for (const [seq, pending] of this.#inflight) {
+      if (taken.has(seq)) continue;
+      ch.cancelJob(pending.jobId); // the worker that reads it skips it
+      this.#inflight.delete(seq);
+      pending.settle(false, reason);
+    }
+    this.#checkClosing();
+  }
+
   /** Whether a worker has taken task `seq`. */
   isRunning(seq: number): boolean {
     const ch = this.#ch;
@@ -402,7 +415,9 @@ export class Dispatcher {
   #onResult(bytes: Uint8Array): void {
     const status = resultStatus(bytes);
     if (status === Status.InitFailed) {
-      this.#break(this.#decodeError(bytes));
+      const err = this.#decodeError(bytes);
+      // A Pool fails its tasks with the initializer's own error; an executor is broken, as concurrent.futures'.
+      this.#break(this.#opts.breakOnDeath ? new BrokenPoolError(`the pool's initializer failed: ${err.name}: ${err.message}`, { cause: err }) : err);
       return;
     }
     const seq = resultSeq(bytes);
