@@ -12,6 +12,7 @@ import {
   SemaphoreReferent,
 } from './sync-referents.js';
 import { ServerRef } from './server.js';
+import { PoolReferent } from './pool-referent.js';
 
 export const list = (init?: Iterable<unknown>) => new ListReferent(init);
 export const dict = (init?: Record<string, unknown>) => new DictReferent(init);
@@ -28,6 +29,7 @@ export const Event = () => new EventReferent();
 export const Barrier = (parties: number, options?: { timeout?: number }) => new BarrierReferent(parties, options);
 export const Value = (typecode: string, value: unknown) => new ValueReferent(typecode, value);
 export const Array = (typecode: string, init: Iterable<unknown> | number) => new ArrayReferent(typecode, init);
+export const Pool = (processes?: number) => new PoolReferent(processes);
 
 /** The exposed methods of each: proxies of these typeids call exactly these. */
 export const exposed: Record<string, string[]> = {
@@ -45,4 +47,5 @@ export const exposed: Record<string, string[]> = {
   Barrier: ['wait', 'reset', 'abort', 'parties', 'nWaiting', 'broken'],
   Value: ['get', 'set'],
   Array: ['get', 'set', 'length', 'toArray'],
+  Pool: ['apply', 'map', 'starmap', 'close', 'terminate', 'join', 'processes'],
 };

@@ -13,6 +13,8 @@
 import { inspect } from 'node:util';
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { ProcessError } from '../errors.js';
+import { toTaskSpec } from '../process/task.js';
+import { AsyncResult, type ResultCallbacks } from '../pool/async-result.js';
 import { clientFor, decodingClient, localClientFor, type ManagerClient, type ManagerInfo } from './client.js';
 import { Kind } from './protocol.js';
 import { localServers, type ProxyRef } from './server.js';
@@ -155,7 +157,51 @@ function waitFor(proxy: any, sync: boolean) {
   };
 }
 
+/**
+ * manager.Pool: a function argument travels as its task spec (source text),
+ * an iterable input as an array; the *Async forms and imap are built here on
+ * the remote calls.
+ */
+function poolCall(core: ProxyCore, method: string, sync: boolean) {
+  return (fn: unknown, input?: unknown, ...rest: unknown[]) => {
+    const args = [toTaskSpec(fn, 'fn'), input === undefined || Array.isArray(input) ? input : [...(input as Iterable<unknown>)], ...rest];
+    if (method !== 'apply') args[1] = ((args[1] ?? []) as unknown[]).map((a) => (method === 'starmap' && !Array.isArray(a) ? [...(a as Iterable<unknown>)] : a));
+    return sync ? core.callSync(method, args) : core.call(method, args);
+  };
+}
+
+function poolAsync(core: ProxyCore, method: string) {
+  return (fn: unknown, input?: unknown, options: ResultCallbacks<unknown> & Record<string, unknown> = {}) => {
+    const { callback, errorCallback, ...rest } = options;
+    const result = new AsyncResult<unknown>({ callback, errorCallback });
+    (poolCall(core, method, false)(fn, input, rest) as Promise<unknown>).then(
+      (value) => result._settle(true, value),
+      (err: unknown) => result._settle(false, err),
+    );
+    return result;
+  };
+}
+
+async function* poolImap(core: ProxyCore, fn: unknown, input: unknown, options?: unknown): AsyncGenerator<unknown> {
+  yield* (await poolCall(core, 'map', false)(fn, input, options)) as unknown[];
+}
+
+const poolExtras: Extras = {
+  apply: (core) => poolCall(core, 'apply', false),
+  applySync: (core) => poolCall(core, 'apply', true),
+  map: (core) => poolCall(core, 'map', false),
+  mapSync: (core) => poolCall(core, 'map', true),
+  starmap: (core) => poolCall(core, 'starmap', false),
+  starmapSync: (core) => poolCall(core, 'starmap', true),
+  applyAsync: (core) => poolAsync(core, 'apply'),
+  mapAsync: (core) => poolAsync(core, 'map'),
+  starmapAsync: (core) => poolAsync(core, 'starmap'),
+  imap: (core) => (fn: unknown, input: unknown, options?: unknown) => poolImap(core, fn, input, options),
+  imapUnordered: (core) => (fn: unknown, input: unknown, options?: unknown) => poolImap(core, fn, input, options),
+};
+
 const extras: Record<string, Extras> = {
+  Pool: poolExtras,
   Lock: lockExtras,
   RLock: lockExtras,
   Semaphore: lockExtras,

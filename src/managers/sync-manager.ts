@@ -13,6 +13,7 @@ import type {
   JoinableQueueProxy,
   ListProxy,
   LockProxy,
+  PoolProxy,
   NamespaceProxy,
   QueueProxy,
   SemaphoreProxy,
@@ -64,6 +65,10 @@ export class SyncManager extends BaseManager {
   }
   Array<T = number>(typecode: string, sequence: Iterable<T> | number): Promise<ArrayProxy<T>> {
     return this._create('Array', [typecode, typeof sequence === 'number' ? sequence : [...sequence]]);
+  }
+  /** A Pool of `processes` workers (default cpuCount()) in the manager's server; results come back through it. */
+  Pool(processes?: number): Promise<PoolProxy> {
+    return this._create('Pool', processes === undefined ? [] : [processes]);
   }
 }
 

@@ -109,5 +109,30 @@ export type ValueProxy<T = any> = ProxyBase & WithSync<{ get(): Promise<T>; set(
 export type ArrayProxy<T = number> = ProxyBase &
   WithSync<{ get(index: number): Promise<T>; set(index: number, value: T): Promise<void>; length(): Promise<number>; toArray(): Promise<T[]> }>;
 
+type PoolFn = ((...args: any[]) => unknown) | { readonly kind: 'module'; readonly url: string; readonly exportName: string };
+type PoolCallOptions = { chunksize?: number; timeout?: number };
+
+/**
+ * manager.Pool(n): the Pool's methods, run by a Pool in the manager's server.
+ * imap/imapUnordered read their input whole and yield the results in order
+ * (or as map returns them); applyAsync/mapAsync/starmapAsync give AsyncResults.
+ */
+export type PoolProxy = ProxyBase &
+  WithSync<{
+    apply(fn: PoolFn, args?: unknown[], options?: { timeout?: number }): Promise<any>;
+    map(fn: PoolFn, iterable: Iterable<unknown>, options?: PoolCallOptions): Promise<any[]>;
+    starmap(fn: PoolFn, iterable: Iterable<Iterable<unknown>>, options?: PoolCallOptions): Promise<any[]>;
+    close(): Promise<void>;
+    terminate(): Promise<void>;
+    join(): Promise<void>;
+    processes(): Promise<number>;
+  }> & {
+    applyAsync(fn: PoolFn, args?: unknown[], options?: { callback?: (r: any) => void; errorCallback?: (e: unknown) => void }): import('../pool/async-result.js').AsyncResult<any>;
+    mapAsync(fn: PoolFn, iterable: Iterable<unknown>, options?: PoolCallOptions): import('../pool/async-result.js').AsyncResult<any[]>;
+    starmapAsync(fn: PoolFn, iterable: Iterable<Iterable<unknown>>, options?: PoolCallOptions): import('../pool/async-result.js').AsyncResult<any[]>;
+    imap(fn: PoolFn, iterable: Iterable<unknown>, options?: PoolCallOptions): AsyncIterableIterator<any>;
+    imapUnordered(fn: PoolFn, iterable: Iterable<unknown>, options?: PoolCallOptions): AsyncIterableIterator<any>;
+  };
+
 /** A proxy of a registered typeid: every exposed method, returning Promises. */
 export type ManagerProxy<T = any> = ProxyBase & { [method: string]: (...args: any[]) => Promise<T> };

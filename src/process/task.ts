@@ -30,9 +30,14 @@ function isModuleTask(target: unknown): target is ModuleTask {
   return typeof target === 'object' && target !== null && (target as ModuleTask).kind === 'module';
 }
 
+/** A function already turned into its spec (a manager's Pool receives its callers' functions so). */
+function isSourceTask(target: unknown): target is SourceTask {
+  return typeof target === 'object' && target !== null && (target as SourceTask).kind === 'source' && typeof (target as SourceTask).source === 'string';
+}
+
 /** Validates a target in the parent and turns it into what is sent to the child. */
 export function toTaskSpec(target: unknown, what = 'target'): TaskSpec {
-  if (isModuleTask(target)) return target;
+  if (isModuleTask(target) || isSourceTask(target)) return target;
   if (typeof target !== 'function') {
     throw new TypeError(`${what} must be a function or a task(moduleUrl, exportName), got ${target === null ? 'null' : typeof target}`);
   }
