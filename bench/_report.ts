@@ -4,7 +4,8 @@
  * One table per benchmark. Rows: our metrics, then Python metrics that no
  * `compare` entry pairs with ours. Columns: metric | multiproc (thread) |
  * multiproc (process) | Node peers... | Python (each start method) | ratio.
- * The ratio is our best multiproc figure vs Python's best comparable figure.
+ * The ratio is our best multiproc figure vs Python's best comparable figure
+ * (or, for a metric Python does not have, vs the best Node peer).
  */
 import type { Compare } from './_common.js';
 
@@ -100,7 +101,13 @@ export function buildTable(bench: string, ours: Rec[], python: Rec[], compare: C
     const ourBest = best(mine.filter((r) => isOurs(r.impl)).map((r) => r.value), dir);
     const pyBest = best(
       theirs.map((r) => inUnit(r, mine[0])).filter((v): v is number => v !== null), dir);
-    const rat = ourBest !== null && pyBest !== null ? ratio(ourBest, pyBest, dir) : '—';
+    let rat = ourBest !== null && pyBest !== null ? ratio(ourBest, pyBest, dir) : '—';
+    // No Python twin: against the best Node peer measured in the same run.
+    const peers = mine.filter((r) => !isOurs(r.impl) && !isPython(r.impl));
+    const peerBest = best(peers.map((r) => r.value), dir);
+    if (pyBest === null && ourBest !== null && peerBest !== null) {
+      rat = `${ratio(ourBest, peerBest, dir)} than ${peers.find((r) => r.value === peerBest)!.impl}`;
+    }
     rows.push([`${metric} [${unit}]`, ...cells, rat]);
   }
   // Python figures nothing of ours is paired with (still worth seeing).

@@ -22,7 +22,8 @@ export const BENCHMARKS: BenchEntry[] = [
   { name: 'large_array', about: '64 MiB through a Queue, a Pipe and SharedMemory' },
   { name: 'value_lock', about: 'Value(\'i\') increments under its lock, Lock acquire/release, Array(\'d\', 1M) access' },
   { name: 'manager_ops', about: 'Manager start/shutdown, proxy op latency (dict, list, Namespace, Lock) from a child, the parent and over TCP' },
-  // To come, mirroring the Python scripts: pool_map.
+  { name: 'pool_map', about: 'Pool(2): start-up, map/imap/applyAsync throughput, serial apply latency, maxtasksperchild' },
+  { name: 'pool_peers', about: 'Pool vs piscina and tinypool: 64 tasks in flight, serial round trip, start-up', python: null },
 ];
 
 export const moduleFile = (e: BenchEntry): string => e.module ?? `${e.name}.ts`;

@@ -1,0 +1,8 @@
+// The task every pool of bench/pool_peers.ts runs (piscina, tinypool and ours): a tiny sum.
+export default function add({ a, b }: { a: number; b: number }): number {
+  return a + b;
+}
+
+export function square(x: number): number {
+  return x * x;
+}
