@@ -120,18 +120,40 @@ export function encode(value: unknown, what = 'value', sabs?: SharedArrayBuffer[
   return out;
 }
 
-/** encode(items.slice(start, end)), without making the slice when the items are plain data. */
-export function encodeSlice(items: unknown[], start: number, end: number, what = 'value'): Uint8Array {
-  return encodePlainSlice(items, start, end, Tag.Plain) ?? encode(items.slice(start, end), what);
+/**
+ * encode(value) preceded by `reserve` bytes the caller fills in (a message
+ * header): plain data is written once, straight after them.
+ */
+export function encodeReserved(value: unknown, what: string, reserve: number): Uint8Array {
+  const plain = typeof value === 'object' && value !== null ? encodePlain(value, Tag.Plain, reserve) : null;
+  return plain ?? withReserve(encode(value, what), reserve);
 }
 
-/** Decodes an encoded array into out[offset...]; returns how many items it had. */
-export function decodeInto(bytes: Uint8Array, out: unknown[], offset: number): number {
-  if (bytes[0] === Tag.Plain) {
-    const n = decodePlainArrayInto(bytes, out, offset);
+/** encodeReserved(items.slice(start, end)), without making the slice when the items are plain data. */
+export function encodeSlice(items: unknown[], start: number, end: number, what: string, reserve = 0): Uint8Array {
+  return encodePlainSlice(items, start, end, Tag.Plain, reserve) ?? withReserve(encode(items.slice(start, end), what), reserve);
+}
+
+function withReserve(body: Uint8Array, reserve: number): Uint8Array {
+  if (reserve === 0) return body;
+  const out = new Uint8Array(reserve + body.length);
+  out.set(body, reserve);
+  return out;
+}
+
+/** decode() of the encoded value that starts at bytes[start] (no subarray for plain data). */
+export function decodeAt<T = unknown>(bytes: Uint8Array, start: number): T {
+  if (bytes[start] === Tag.Plain) return decodePlain(bytes, start) as T;
+  return decode<T>(bytes.subarray(start));
+}
+
+/** Decodes the encoded array at bytes[start] into out[offset...]; returns how many items it had. */
+export function decodeInto(bytes: Uint8Array, out: unknown[], offset: number, start = 0): number {
+  if (bytes[start] === Tag.Plain) {
+    const n = decodePlainArrayInto(bytes, out, offset, start);
     if (n >= 0) return n;
   }
-  const items = decode<unknown[]>(bytes);
+  const items = decodeAt<unknown[]>(bytes, start);
   for (let i = 0; i < items.length; i++) out[offset + i] = items[i];
   return items.length;
 }

@@ -213,21 +213,23 @@ function writeValue(v: unknown, depth: number): boolean {
 }
 
 /** The value as [tag, ...plain bytes], or null when it is not plain data (see the top). */
-export function encodePlain(value: unknown, tag: number): Uint8Array | null {
-  return finish(tag, () => writeValue(value, 0));
+export function encodePlain(value: unknown, tag: number, reserve = 0): Uint8Array | null {
+  return finish(tag, reserve, () => writeValue(value, 0));
 }
 
 /** items.slice(start, end) encoded as encodePlain would, without making the slice. */
-export function encodePlainSlice(items: unknown[], start: number, end: number, tag: number): Uint8Array | null {
-  return finish(tag, () => {
+export function encodePlainSlice(items: unknown[], start: number, end: number, tag: number, reserve = 0): Uint8Array | null {
+  return finish(tag, reserve, () => {
     seen.add(items);
     return writeArray(items, start, end, 0);
   });
 }
 
-function finish(tag: number, write: () => boolean): Uint8Array | null {
+/** Writes [reserve bytes for the caller][tag][value] and returns a copy; null if the value is not plain. */
+function finish(tag: number, reserve: number, write: () => boolean): Uint8Array | null {
   pos = 0;
-  room(1);
+  room(reserve + 1);
+  pos = reserve;
   buf[pos++] = tag;
   let ok: boolean;
   try {
@@ -325,11 +327,11 @@ function readValue(): unknown {
  * Writes the items of an encoded array into out[offset...] and returns how
  * many; -1 (nothing written) when the bytes do not hold a plain array.
  */
-export function decodePlainArrayInto(bytes: Uint8Array, out: unknown[], offset: number): number {
+export function decodePlainArrayInto(bytes: Uint8Array, out: unknown[], offset: number, start = 0): number {
   const previous = input;
   const previousAt = at;
   input = bytes;
-  at = 1;
+  at = start + 1;
   try {
     const kind = input[at++];
     if (kind === P.Int32s || kind === P.Float64s) return readNumbersInto(kind, out, offset);
@@ -343,12 +345,12 @@ export function decodePlainArrayInto(bytes: Uint8Array, out: unknown[], offset: 
   }
 }
 
-/** Decodes bytes written by encodePlain (after the tag byte). */
-export function decodePlain(bytes: Uint8Array): unknown {
+/** Decodes bytes written by encodePlain, whose tag byte is at `start`. */
+export function decodePlain(bytes: Uint8Array, start = 0): unknown {
   const previous = input;
   const previousAt = at;
   input = bytes;
-  at = 1;
+  at = start + 1;
   try {
     return readValue();
   } finally {

@@ -22,7 +22,7 @@ import { token } from '../shm/liveness.js';
 import { lockAsync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
 import { waitAsync, wake } from '../shm/wait.js';
 import { ClaimState, PoolChannel } from './channel.js';
-import { encodeTask, Mode, resultBytes, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
+import { frameTask, Mode, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
 import type { WorkerSetup } from './worker.js';
 
 const workerTask = moduleTask(new URL('./worker.js', import.meta.url), 'poolWorker');
@@ -262,15 +262,17 @@ export class Dispatcher {
   }
 
   /**
-   * Queues one task; `settle` is called exactly once. With `raw`, a result
-   * reaches it encoded (the job decodes it in place). Returns its seq.
+   * Queues one task: `message` is its payload encoded after taskReserve(fn)
+   * bytes. `settle` is called exactly once; with `raw`, a successful result
+   * reaches it as the whole result message (the job decodes it in place).
+   * Returns its seq.
    */
-  submit(jobId: number, fn: ShippedFn, mode: Mode, payload: Uint8Array, settle: Settle, raw = false): number {
+  submit(jobId: number, fn: ShippedFn, mode: Mode, message: Uint8Array, settle: Settle, raw = false): number {
     this.checkOpen();
     const seq = this.#nextSeq;
     this.#nextSeq = (this.#nextSeq + 1) >>> 0;
     this.#inflight.set(seq, { jobId, settle, raw });
-    this.#write(encodeTask(seq, jobId, fn, mode, payload));
+    this.#write(frameTask(message, seq, jobId, fn, mode));
     this.#lastActivity = performance.now();
     this.#receive();
     return seq;
@@ -424,7 +426,7 @@ export class Dispatcher {
     const pending = this.#inflight.get(seq);
     if (!pending) return;
     this.#inflight.delete(seq);
-    if (status === Status.Ok && pending.raw) pending.settle(true, resultBytes(bytes));
+    if (status === Status.Ok && pending.raw) pending.settle(true, bytes);
     else if (status === Status.Ok) {
       let value: unknown;
       try {

@@ -1,11 +1,11 @@
 // Jobs: what one call of a pool method submits. A job owns its tasks' seqs,
 // settles its AsyncResult exactly once, and cancels what is left of it when
 // it ends early (an error, a signal, a timeout).
-import { decodeInto, encode, encodeSlice } from '../codec/codec.js';
+import { decodeInto, encode, encodeReserved, encodeSlice } from '../codec/codec.js';
 import { TimeoutError } from '../errors.js';
 import { AsyncResult, checkTimeout, runCallback, type ResultCallbacks } from './async-result.js';
 import type { Dispatcher } from './dispatcher.js';
-import { Mode, type ShippedFn } from './messages.js';
+import { Mode, RESULT_HEADER, taskReserve, type ShippedFn } from './messages.js';
 import { progressReporter, type ProgressOption } from './progress.js';
 
 export interface CancelOptions {
@@ -107,7 +107,7 @@ export class CallJob<R> extends Job<R> {
     super(dispatcher, options);
     if (!this.begin()) return;
     try {
-      this.submit(fn, Mode.Apply, encode(args, 'args'), 0);
+      this.submit(fn, Mode.Apply, encodeReserved(args, 'args', taskReserve(fn)), 0);
     } catch (err) {
       this.finish(false, err);
     }
@@ -124,12 +124,13 @@ export class CallJob<R> extends Job<R> {
 }
 
 /**
- * Encodes items[start..end); an unsendable item is named by its position in
- * the whole input (items[0] being the input's item number `base`).
+ * Encodes items[start..end) as the payload of a task of `fn`; an unsendable
+ * item is named by its position in the whole input (items[0] being the
+ * input's item number `base`).
  */
-export function encodeChunk(items: unknown[], start: number, end: number, base = 0): Uint8Array {
+export function encodeChunk(fn: ShippedFn, items: unknown[], start: number, end: number, base = 0): Uint8Array {
   try {
-    return encodeSlice(items, start, end, 'items');
+    return encodeSlice(items, start, end, 'items', taskReserve(fn));
   } catch (err) {
     for (let i = start; i < end; i++) encode(items[i], `items[${base + i}]`); // throws the precise error
     throw err;
@@ -184,7 +185,7 @@ export class MapJob<R> extends Job<R[]> {
       this.#chunksLeft = Math.ceil(items.length / chunksize);
       for (let start = 0; start < items.length; start += chunksize) {
         const end = Math.min(items.length, start + chunksize);
-        this.submit(fn, mode, encodeChunk(items, start, end), start, true);
+        this.submit(fn, mode, encodeChunk(fn, items, start, end), start, true);
       }
     } catch (err) {
       this.finish(false, err);
@@ -197,7 +198,7 @@ export class MapJob<R> extends Job<R[]> {
       return;
     }
     try {
-      this.#itemsDone += decodeInto(value as Uint8Array, this.#out, start);
+      this.#itemsDone += decodeInto(value as Uint8Array, this.#out, start, RESULT_HEADER);
     } catch (err) {
       this.finish(false, err);
       return;

@@ -3,12 +3,14 @@
 //
 //   task:   [seq u32][jobId u32][fnId u32][specLength u32][mode u32][spec][payload]
 //   result: [seq u32][status u32][payload]
+// Payloads are encoded after room left for the header (encodeReserved), and
+// decoded where they stand (decodeAt): no copy, no subarray per message.
 //
 // A task carries its function's spec (source text or module URL, encoded
 // once per function) so that any worker, including a replacement started
 // later, can run any task; a worker compiles each fnId once and then skips
 // the spec bytes.
-import { decode, encode } from '../codec/codec.js';
+import { decode, decodeAt, encode, encodeReserved } from '../codec/codec.js';
 import type { TaskSpec } from '../process/task.js';
 
 export const enum Mode {
@@ -33,7 +35,8 @@ export const enum Status {
 }
 
 const TASK_HEADER = 20;
-const RESULT_HEADER = 8;
+/** Bytes before a result's payload. */
+export const RESULT_HEADER = 8;
 
 function putU32(out: Uint8Array, at: number, v: number): void {
   out[at] = v;
@@ -56,16 +59,24 @@ export function shipFn(id: number, spec: TaskSpec): ShippedFn {
   return { id, spec: encode(spec, 'task') };
 }
 
-export function encodeTask(seq: number, jobId: number, fn: ShippedFn, mode: Mode, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(TASK_HEADER + fn.spec.length + payload.length);
-  putU32(out, 0, seq);
-  putU32(out, 4, jobId);
-  putU32(out, 8, fn.id);
-  putU32(out, 12, fn.spec.length);
-  putU32(out, 16, mode);
-  out.set(fn.spec, TASK_HEADER);
-  out.set(payload, TASK_HEADER + fn.spec.length);
-  return out;
+/**
+ * A task's payload is encoded with this many bytes reserved before it
+ * (encodeReserved), so that the header and spec are written into the same
+ * buffer: one allocation and one copy per task.
+ */
+export function taskReserve(fn: ShippedFn): number {
+  return TASK_HEADER + fn.spec.length;
+}
+
+/** Fills in the header and spec of a task whose payload was encoded after taskReserve(fn) bytes. */
+export function frameTask(message: Uint8Array, seq: number, jobId: number, fn: ShippedFn, mode: Mode): Uint8Array {
+  putU32(message, 0, seq);
+  putU32(message, 4, jobId);
+  putU32(message, 8, fn.id);
+  putU32(message, 12, fn.spec.length);
+  putU32(message, 16, mode);
+  message.set(fn.spec, TASK_HEADER);
+  return message;
 }
 
 export interface TaskMessage {
@@ -86,15 +97,15 @@ export function taskSpecOf(task: TaskMessage): TaskSpec {
 }
 
 export function taskPayloadOf(task: TaskMessage): unknown {
-  return decode(task.bytes.subarray(TASK_HEADER + getU32(task.bytes, 12)));
+  return decodeAt(task.bytes, TASK_HEADER + getU32(task.bytes, 12));
 }
 
-export function encodeResult(seq: number, status: Status, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(RESULT_HEADER + payload.length);
-  putU32(out, 0, seq);
-  putU32(out, 4, status);
-  out.set(payload, RESULT_HEADER);
-  return out;
+/** A result message: `value` encoded after its header (what names it in an unsendable-value error). */
+export function encodeResult(seq: number, status: Status, value: unknown, what: string): Uint8Array {
+  const message = encodeReserved(value, what, RESULT_HEADER);
+  putU32(message, 0, seq);
+  putU32(message, 4, status);
+  return message;
 }
 
 export function resultSeq(bytes: Uint8Array): number {
@@ -105,10 +116,6 @@ export function resultStatus(bytes: Uint8Array): Status {
   return getU32(bytes, 4);
 }
 
-export function resultBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.subarray(RESULT_HEADER);
-}
-
 export function resultPayload(bytes: Uint8Array): unknown {
-  return decode(resultBytes(bytes));
+  return decodeAt(bytes, RESULT_HEADER);
 }

@@ -10,7 +10,6 @@
 // user's code set. While tasks keep coming it yields to the event loop every
 // YIELD_MS for the same reason.
 import { performance } from 'node:perf_hooks';
-import { encode } from '../codec/codec.js';
 import { state } from '../process/state.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
 import { GET_MUTEX, PUT_MUTEX, TAIL } from '../queues/ring.js';
@@ -41,19 +40,18 @@ const YIELD_MS = 10;
 /** Longest sleep: the worker re-checks the closing flag this often. */
 const SLEEP_MS = 100;
 
-const EMPTY = encode(undefined);
 const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as PromiseLike<unknown> | null)?.then === 'function';
 
-/** An error as a payload; one that cannot be sent whole goes as a plain Error with its name, message and stack. */
-function encodeError(err: unknown): Uint8Array {
+/** An error's result message; one that cannot be sent whole goes as a plain Error with its name, message and stack. */
+function errorResult(seq: number, status: Status, err: unknown): Uint8Array {
   try {
-    return encode(err, 'error');
+    return encodeResult(seq, status, err, 'error');
   } catch {
     const e = err instanceof Error ? err : new Error(String(err));
     const plain = new Error(e.message);
     plain.name = e.name;
     plain.stack = e.stack;
-    return encode(plain);
+    return encodeResult(seq, status, plain, 'error');
   }
 }
 
@@ -63,11 +61,11 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
   const tasks = ch.tasks;
   ch.register(me, token());
 
-  const send = (seq: number, status: Status, payload: Uint8Array): void => {
+  const send = (message: Uint8Array): void => {
     const h = ch.results.header;
     lockSync(h, PUT_MUTEX); // a dead writer's partial message is dropped by the reader (ring.ts)
     try {
-      ch.results.writeSync(encodeResult(seq, status, payload));
+      ch.results.writeSync(message);
     } finally {
       unlock(h, PUT_MUTEX);
     }
@@ -78,7 +76,7 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
   let running: TaskMessage | null = null;
   let spec: TaskSpec | undefined;
   const lastWords = (err: unknown): void => {
-    if (running) send(running.seq, Status.Dying, encodeError(spec ? explainTaskError(err, spec) : err));
+    if (running) send(errorResult(running.seq, Status.Dying, spec ? explainTaskError(err, spec) : err));
     running = null;
   };
   process.prependListener('uncaughtException', lastWords);
@@ -89,7 +87,7 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
       const init = await loadTask(setup.initializer, state.entry);
       await init(...(setup.initargs ?? []));
     } catch (err) {
-      send(0, Status.InitFailed, encodeError(explainTaskError(err, setup.initializer)));
+      send(errorResult(0, Status.InitFailed, explainTaskError(err, setup.initializer)));
       return;
     }
   }
@@ -125,7 +123,8 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
   };
 
   const fns = new Map<number, { fn: Fn; spec: TaskSpec }>();
-  const run = async (task: TaskMessage): Promise<[Status, Uint8Array]> => {
+  /** Runs a task; returns its result message. */
+  const run = async (task: TaskMessage): Promise<Uint8Array> => {
     spec = undefined;
     try {
       let known = fns.get(task.fnId);
@@ -151,9 +150,9 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
         }
         result = out;
       }
-      return [Status.Ok, encode(result, 'result')];
+      return encodeResult(task.seq, Status.Ok, result, 'result');
     } catch (err) {
-      return [Status.Error, encodeError(spec ? explainTaskError(err, spec) : err)];
+      return errorResult(task.seq, Status.Error, spec ? explainTaskError(err, spec) : err);
     }
   };
 
@@ -170,12 +169,12 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
     const task = readTask(bytes);
     if (ch.isCancelled(task.jobId)) {
       // Dropped: the parent settled it already; it still hears back, so it stops tracking it.
-      send(task.seq, Status.Skipped, EMPTY);
+      send(encodeResult(task.seq, Status.Skipped, undefined, 'nothing'));
     } else {
       running = task;
-      const [status, payload] = await run(task);
+      const message = await run(task);
       running = null;
-      send(task.seq, status, payload);
+      send(message);
       done++;
     }
     ch.setState(me, ClaimState.Idle); // after the result is out (channel.ts: the parent drains before failing a claim)
