@@ -178,7 +178,7 @@ for (const method of methods) {
 
     it('signal and timeout: a queued task is dropped, a running one rejects at once and its worker is replaced', T, async () => {
       await using pool = new ctx.Pool(1);
-      const ran = new ctx.Value('i', 0);
+      const ran = ctx.Value('i', 0);
       const blocker = pool.apply((ms: number) => new Promise((r) => setTimeout(r, ms)), [400]);
       const ac = new AbortController();
       const queued = pool.apply((v: { value: number }) => { v.value = 1; }, [ran], { signal: ac.signal });
