@@ -50,6 +50,8 @@ let f64Block = new Float64Array(1024);
 const MAX_DEPTH = 64;
 
 let buf = Buffer.allocUnsafe(1 << 16);
+/** The same memory as a plain Uint8Array, whose slice() copies (a Buffer's does not). */
+let bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
 let pos = 0;
 const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
@@ -61,6 +63,7 @@ function room(n: number): void {
   const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, pos + n));
   buf.copy(bigger, 0, 0, pos);
   buf = bigger;
+  bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
 }
 
 function varint(n: number): void {
@@ -214,33 +217,35 @@ function writeValue(v: unknown, depth: number): boolean {
 
 /** The value as [tag, ...plain bytes], or null when it is not plain data (see the top). */
 export function encodePlain(value: unknown, tag: number, reserve = 0): Uint8Array | null {
-  return finish(tag, reserve, () => writeValue(value, 0));
+  begin(tag, reserve);
+  let ok = false;
+  try {
+    ok = writeValue(value, 0);
+  } finally {
+    seen.clear();
+  }
+  return ok ? bytes.slice(0, pos) : null;
 }
 
 /** items.slice(start, end) encoded as encodePlain would, without making the slice. */
 export function encodePlainSlice(items: unknown[], start: number, end: number, tag: number, reserve = 0): Uint8Array | null {
-  return finish(tag, reserve, () => {
+  begin(tag, reserve);
+  let ok = false;
+  try {
     seen.add(items);
-    return writeArray(items, start, end, 0);
-  });
+    ok = writeArray(items, start, end, 0);
+  } finally {
+    seen.clear();
+  }
+  return ok ? bytes.slice(0, pos) : null;
 }
 
-/** Writes [reserve bytes for the caller][tag][value] and returns a copy; null if the value is not plain. */
-function finish(tag: number, reserve: number, write: () => boolean): Uint8Array | null {
+/** Starts a message: `reserve` bytes left for the caller (a header), then the tag. */
+function begin(tag: number, reserve: number): void {
   pos = 0;
   room(reserve + 1);
   pos = reserve;
   buf[pos++] = tag;
-  let ok: boolean;
-  try {
-    ok = write();
-  } finally {
-    seen.clear();
-  }
-  if (!ok) return null;
-  const out = new Uint8Array(pos);
-  out.set(buf.subarray(0, pos));
-  return out;
 }
 
 // ---- decoding ----------------------------------------------------------------

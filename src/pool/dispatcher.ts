@@ -406,7 +406,7 @@ export class Dispatcher {
     const results = this.#ch.results;
     let n = 0;
     while (results.hasData()) {
-      const bytes = results.readSync(-Infinity); // the parent is the only reader
+      const bytes = results.tryReadFull() ?? results.readSync(-Infinity); // the parent is the only reader
       if (!bytes) break;
       this.#onResult(bytes);
       n++;

@@ -102,7 +102,7 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
       tasks.dropOrphanFrames();
       if (!tasks.hasData()) return null;
       const seq = ch.beginClaim(me);
-      const bytes = tasks.readSync(-Infinity); // a whole message: one starts at the head
+      const bytes = tasks.tryReadFull() ?? tasks.readSync(-Infinity); // a whole message: one starts at the head
       if (bytes) ch.endClaim(me, seq);
       else ch.setState(me, ClaimState.Idle);
       return bytes;
