@@ -97,6 +97,20 @@ for (const method of methods) {
   });
 }
 
+describe('Pool workers running out of memory [thread]', () => {
+  it('a worker over its resourceLimits is replaced; its task fails with BrokenPoolError', T, async () => {
+    await using pool = new (getContext('thread').Pool)({ processes: 1, resourceLimits: { maxOldGenerationSizeMb: 32 } });
+    const err = await pool
+      .apply(() => {
+        const hog: number[][] = [];
+        for (;;) hog.push(new Array(1e6).fill(1));
+      })
+      .catch((e: unknown) => e);
+    assert.ok(err instanceof BrokenPoolError, String(err));
+    assert.equal(await pool.apply(() => 'replaced'), 'replaced');
+  });
+});
+
 describe('Pool workers dying [process] at the worst moments', () => {
   it('SIGKILL at random points of a stream of tiny tasks never loses or duplicates a result', T, async () => {
     const ctx = getContext('process');

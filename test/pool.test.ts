@@ -229,6 +229,17 @@ for (const method of methods) {
       assert.equal(graceful.workers.length, 0);
     });
 
+    it('await using terminates and joins the pool at the end of the scope', T, async () => {
+      let workers: { isAlive(): boolean }[] = [];
+      {
+        await using pool = new ctx.Pool(2);
+        await pool.apply(() => 1);
+        workers = pool.workers;
+        assert.equal(workers.length, 2);
+      }
+      assert.ok(workers.every((w) => !w.isAlive()), 'a worker outlived the scope');
+    });
+
     it('bad options are refused clearly', T, () => {
       assert.throws(() => new ctx.Pool(0), { name: 'RangeError', message: /at least 1/ });
       assert.throws(() => new ctx.Pool({ processes: 1.5 }), TypeError);

@@ -28,8 +28,11 @@ export function isShareable(value: object): value is Shareable {
   return typeof (value as Partial<Shareable>)[shareable] === 'function';
 }
 
+/** A message holds a shareable type whose module this isolate has not loaded. */
+export class UnknownHandleType extends TypeError {}
+
 export function rehydrate(handle: HandleData): unknown {
   const fn = registry.get(handle.type);
-  if (!fn) throw new TypeError(`cannot receive a ${handle.type}: no handle type of that name is registered in this process`);
+  if (!fn) throw new UnknownHandleType(`cannot receive a ${handle.type}: no handle type of that name is registered in this process`);
   return fn(handle.data);
 }

@@ -460,6 +460,13 @@ export class Dispatcher {
     if (!this.#closed || this.#terminated || this.#inflight.size > 0 || this.#outboxHead < this.#outbox.length || this.#ch.closing) return;
     this.#ch.closing = true;
     wake(this.#ch.tasks.header, TAIL);
+    // A worker still booting has nothing to finish: stop it rather than wait for it to boot and see the flag.
+    for (const w of this.#workers) {
+      if (w && this.#ch.tokenOf(w.slot) === 0) {
+        w.killedByUs = true;
+        w.process.terminate();
+      }
+    }
   }
 
   /** No more tasks; the workers exit once every submitted task is done. */

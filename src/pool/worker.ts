@@ -10,6 +10,7 @@
 // user's code set. While tasks keep coming it yields to the event loop every
 // YIELD_MS for the same reason.
 import { performance } from 'node:perf_hooks';
+import { decodeLoadingTypes } from '../codec/load-types.js';
 import { state } from '../process/state.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
 import { GET_MUTEX, PUT_MUTEX, TAIL } from '../queues/ring.js';
@@ -135,7 +136,8 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
       }
       const fn = known.fn;
       spec = known.spec;
-      const payload = taskPayloadOf(task);
+      let payload = decodeLoadingTypes(() => taskPayloadOf(task));
+      if (payload instanceof Promise) payload = await payload; // (values never decode to a Promise)
       let result: unknown;
       if (task.mode === Mode.Apply) {
         result = fn(...(payload as unknown[]));

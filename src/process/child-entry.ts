@@ -7,7 +7,7 @@
 import { isMainThread, parentPort, threadId } from 'node:worker_threads';
 import { inspect } from 'node:util';
 import { decode } from '../codec/codec.js';
-import '../index.js'; // loads every shareable type, so handles in args can be rebuilt
+import { decodeLoadingTypes } from '../codec/load-types.js';
 import { native } from '../native.js';
 import { setStartMethod } from '../context.js';
 import type { RunMessage, RunPayload } from './backend.js';
@@ -63,7 +63,8 @@ function report(err: unknown): void {
 }
 
 async function run(message: RunMessage, method: 'thread' | 'process'): Promise<void> {
-  const payload = decode<RunPayload>(message.payload, message.sabs);
+  // Shareable types load on demand (codec/load-types.ts): a child starts without the whole package.
+  const payload = await decodeLoadingTypes(() => decode<RunPayload>(message.payload, message.sabs));
   adoptLivenessTable(payload.liveness);
   state.self = {
     name: payload.name,
@@ -104,8 +105,8 @@ async function run(message: RunMessage, method: 'thread' | 'process'): Promise<v
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
   try {
-    const args = decode<unknown[]>(payload.args, message.sabs);
-    if (payload.kwargs !== undefined) args.push(decode(payload.kwargs, message.sabs));
+    const args = await decodeLoadingTypes(() => decode<unknown[]>(payload.args, message.sabs));
+    if (payload.kwargs !== undefined) args.push(await decodeLoadingTypes(() => decode(payload.kwargs!, message.sabs)));
     const fn = await loadTask(task, payload.entry);
     await fn(...args);
   } catch (err) {
