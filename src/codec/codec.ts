@@ -122,10 +122,12 @@ export function encode(value: unknown, what = 'value', sabs?: SharedArrayBuffer[
 
 /**
  * encode(value) preceded by `reserve` bytes the caller fills in (a message
- * header): plain data is written once, straight after them.
+ * header): plain data is written once, straight after them. With `scratch`,
+ * plain data comes back as a view of the encoder's buffer, valid only until
+ * the next encode (for a caller that writes it into a ring at once).
  */
-export function encodeReserved(value: unknown, what: string, reserve: number): Uint8Array {
-  const plain = typeof value === 'object' && value !== null ? encodePlain(value, Tag.Plain, reserve) : null;
+export function encodeReserved(value: unknown, what: string, reserve: number, scratch = false): Uint8Array {
+  const plain = typeof value === 'object' && value !== null ? encodePlain(value, Tag.Plain, reserve, scratch) : null;
   return plain ?? withReserve(encode(value, what), reserve);
 }
 

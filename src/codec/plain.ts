@@ -215,8 +215,12 @@ function writeValue(v: unknown, depth: number): boolean {
   }
 }
 
-/** The value as [tag, ...plain bytes], or null when it is not plain data (see the top). */
-export function encodePlain(value: unknown, tag: number, reserve = 0): Uint8Array | null {
+/**
+ * The value as [tag, ...plain bytes], or null when it is not plain data (see
+ * the top). With `scratch`, the bytes are a view of the encoder's buffer,
+ * valid until the next encode: for a caller that copies them away at once.
+ */
+export function encodePlain(value: unknown, tag: number, reserve = 0, scratch = false): Uint8Array | null {
   begin(tag, reserve);
   let ok = false;
   try {
@@ -224,7 +228,8 @@ export function encodePlain(value: unknown, tag: number, reserve = 0): Uint8Arra
   } finally {
     seen.clear();
   }
-  return ok ? bytes.slice(0, pos) : null;
+  if (!ok) return null;
+  return scratch ? bytes.subarray(0, pos) : bytes.slice(0, pos);
 }
 
 /** items.slice(start, end) encoded as encodePlain would, without making the slice. */

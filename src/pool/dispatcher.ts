@@ -26,8 +26,8 @@ import { frameTask, Mode, resultPayload, resultSeq, resultStatus, shipFn, Status
 import type { WorkerSetup } from './worker.js';
 
 const workerTask = moduleTask(new URL('./worker.js', import.meta.url), 'poolWorker');
-/** Bytes of each ring: room for thousands of small tasks; larger messages pass in chunks. */
-const RING_BYTES = 1 << 20;
+/** Bytes of each ring: a map chunk of ~100k numbers fits in one frame; larger messages pass in chunks. */
+const RING_BYTES = 1 << 22;
 /** See the top: how long the event loop keeps polling for results after activity. */
 const POLL_MS = 0.5;
 /** Longest sleep on the result ring; the loop re-checks its state this often. */
@@ -95,7 +95,12 @@ export class Dispatcher {
     this.processes = options.processes;
     this.#ch = PoolChannel.create(options.processes, RING_BYTES);
     this.#workers = new Array(options.processes).fill(null);
-    for (let i = 0; i < options.processes; i++) this.#spawn(i);
+    try {
+      for (let i = 0; i < options.processes; i++) this.#spawn(i);
+    } catch (err) {
+      this.terminate(err as Error); // e.g. the 'process' context without the addon: no half-started pool
+      throw err;
+    }
   }
 
   get broken(): Error | null {

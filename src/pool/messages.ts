@@ -100,9 +100,13 @@ export function taskPayloadOf(task: TaskMessage): unknown {
   return decodeAt(task.bytes, TASK_HEADER + getU32(task.bytes, 12));
 }
 
-/** A result message: `value` encoded after its header (what names it in an unsendable-value error). */
+/**
+ * A result message: `value` encoded after its header (`what` names it in an
+ * unsendable-value error). It may be a view of the encoder's scratch buffer:
+ * write it into the ring before encoding anything else.
+ */
 export function encodeResult(seq: number, status: Status, value: unknown, what: string): Uint8Array {
-  const message = encodeReserved(value, what, RESULT_HEADER);
+  const message = encodeReserved(value, what, RESULT_HEADER, true);
   putU32(message, 0, seq);
   putU32(message, 4, status);
   return message;

@@ -66,7 +66,7 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
     const h = ch.results.header;
     lockSync(h, PUT_MUTEX); // a dead writer's partial message is dropped by the reader (ring.ts)
     try {
-      ch.results.writeSync(message);
+      if (!ch.results.tryWrite(message)) ch.results.writeSync(message); // one frame, or chunks as room appears
     } finally {
       unlock(h, PUT_MUTEX);
     }
@@ -124,8 +124,8 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
   };
 
   const fns = new Map<number, { fn: Fn; spec: TaskSpec }>();
-  /** Runs a task; returns its result message. */
-  const run = async (task: TaskMessage): Promise<Uint8Array> => {
+  /** Runs a task; returns its outcome (encoded by the caller, right before it is written). */
+  const run = async (task: TaskMessage): Promise<[Status.Ok | Status.Error, unknown]> => {
     spec = undefined;
     try {
       let known = fns.get(task.fnId);
@@ -152,9 +152,22 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
         }
         result = out;
       }
-      return encodeResult(task.seq, Status.Ok, result, 'result');
+      return [Status.Ok, result];
     } catch (err) {
-      return errorResult(task.seq, Status.Error, spec ? explainTaskError(err, spec) : err);
+      return [Status.Error, spec ? explainTaskError(err, spec) : err];
+    }
+  };
+
+  /**
+   * A task's result message. Encoded synchronously right before send(): it
+   * may be a view of the encoder's scratch buffer (encodeResult).
+   */
+  const resultOf = (seq: number, status: Status.Ok | Status.Error, value: unknown): Uint8Array => {
+    if (status === Status.Error) return errorResult(seq, status, value);
+    try {
+      return encodeResult(seq, Status.Ok, value, 'result');
+    } catch (err) {
+      return errorResult(seq, Status.Error, err); // unsendable: a TypeError naming the culprit
     }
   };
 
@@ -174,9 +187,9 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
       send(encodeResult(task.seq, Status.Skipped, undefined, 'nothing'));
     } else {
       running = task;
-      const message = await run(task);
+      const [status, value] = await run(task);
       running = null;
-      send(message);
+      send(resultOf(task.seq, status, value));
       done++;
     }
     ch.setState(me, ClaimState.Idle); // after the result is out (channel.ts: the parent drains before failing a claim)
