@@ -143,6 +143,11 @@ function withReserve(body: Uint8Array, reserve: number): Uint8Array {
   return out;
 }
 
+/** Whether decoding the value at bytes[start] copies everything it returns (plain data does; raw bytes are a view). */
+export function decodesToCopies(bytes: Uint8Array, start: number): boolean {
+  return bytes[start] === Tag.Plain || bytes[start] <= Tag.String;
+}
+
 /** decode() of the encoded value that starts at bytes[start] (no subarray for plain data). */
 export function decodeAt<T = unknown>(bytes: Uint8Array, start: number): T {
   if (bytes[start] === Tag.Plain) return decodePlain(bytes, start) as T;

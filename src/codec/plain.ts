@@ -19,8 +19,8 @@
 //   7 UTF-16 string: length in code units (varint), 2 bytes each (lone surrogates kept)
 //   8 array: length (varint), items
 //   9 object: key count (varint), then key (a string item) and value, per key
-//  10 array of int32s: length (varint), 4 bytes each
-//  11 array of numbers: length (varint), 8 bytes each (float64)
+//  10 array of int32s: length (varint), pad length p (1 byte), p zero bytes, 4 bytes each
+//  11 array of numbers: length (varint), p, p zero bytes, 8 bytes each (float64)
 // (10 and 11 are how arrays of NUMBERS_AT_LEAST numbers travel: copied as
 // blocks of memory instead of item by item.)
 // Multi-byte numbers are little endian, as the rest of the codec assumes.
@@ -42,7 +42,7 @@ const enum P {
 
 /** Arrays of at least this many numbers (and nothing else) go as a block. */
 const NUMBERS_AT_LEAST = 8;
-/** Scratch blocks for numeric arrays (aligned, unlike positions in a message). */
+/** Scratch blocks for numeric arrays read from a message that lost its alignment. */
 let i32Block = new Int32Array(1024);
 let f64Block = new Float64Array(1024);
 
@@ -100,7 +100,12 @@ function writeString(s: string): void {
   pos += buf.write(s, pos, 'utf16le');
 }
 
-/** Writes v[start..end), numbers only, as a block; false (nothing written) if it holds anything else. */
+/**
+ * Writes v[start..end), numbers only, as a block; false (nothing written) if
+ * it holds anything else. The block starts at a multiple of its element size
+ * from the start of the message (a pad byte says how many zero bytes
+ * precede it), so a reader maps it with a typed array instead of copying.
+ */
 function writeNumbers(v: unknown[], start: number, end: number): boolean {
   const n = end - start;
   let ints = true;
@@ -109,14 +114,16 @@ function writeNumbers(v: unknown[], start: number, end: number): boolean {
     if (typeof x !== 'number') return false;
     if (ints && ((x | 0) !== x || (x === 0 && 1 / x < 0))) ints = false;
   }
-  const block = ints ? (i32Block.length >= n ? i32Block : (i32Block = new Int32Array(n))) : f64Block.length >= n ? f64Block : (f64Block = new Float64Array(n));
-  for (let i = 0; i < n; i++) block[i] = v[start + i] as number;
-  const bytes = new Uint8Array(block.buffer, 0, n * block.BYTES_PER_ELEMENT);
-  room(6 + bytes.length);
+  const size = ints ? 4 : 8;
+  room(7 + size + n * size);
   buf[pos++] = ints ? P.Int32s : P.Float64s;
   varint(n);
-  buf.set(bytes, pos);
-  pos += bytes.length;
+  const pad = (size - ((buf.byteOffset + pos + 1) % size)) % size;
+  buf[pos++] = pad;
+  for (let i = 0; i < pad; i++) buf[pos++] = 0;
+  const block = ints ? new Int32Array(buf.buffer, buf.byteOffset + pos, n) : new Float64Array(buf.buffer, buf.byteOffset + pos, n);
+  for (let i = 0; i < n; i++) block[i] = v[start + i] as number;
+  pos += n * size;
   return true;
 }
 
@@ -131,15 +138,21 @@ function readNumbers(kind: number): number[] {
 /** Reads a block of numbers into out[offset...]; returns how many. */
 function readNumbersInto(kind: number, out: unknown[], offset: number): number {
   const n = readVarint();
+  at += 1 + input[at]; // the pad byte and the padding
   const ints = kind === P.Int32s;
   const size = ints ? 4 : 8;
-  if (ints && i32Block.length < n) i32Block = new Int32Array(n);
-  if (!ints && f64Block.length < n) f64Block = new Float64Array(n);
-  const block = ints ? i32Block : f64Block;
-  new Uint8Array(block.buffer, 0, n * size).set(input.subarray(at, at + n * size));
+  let block: Int32Array | Float64Array;
+  if ((input.byteOffset + at) % size === 0) {
+    block = ints ? new Int32Array(input.buffer, input.byteOffset + at, n) : new Float64Array(input.buffer, input.byteOffset + at, n);
+  } else {
+    // The message was moved off its alignment (a subarray at an odd offset): copy the block first.
+    if (ints && i32Block.length < n) i32Block = new Int32Array(n);
+    if (!ints && f64Block.length < n) f64Block = new Float64Array(n);
+    block = ints ? i32Block : f64Block;
+    new Uint8Array(block.buffer, 0, n * size).set(input.subarray(at, at + n * size));
+  }
   at += n * size;
-  if (ints) for (let i = 0; i < n; i++) out[offset + i] = i32Block[i];
-  else for (let i = 0; i < n; i++) out[offset + i] = f64Block[i];
+  for (let i = 0; i < n; i++) out[offset + i] = block[i];
   return n;
 }
 

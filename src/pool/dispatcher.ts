@@ -14,6 +14,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { StartMethod } from '../context.js';
+import { decodesToCopies } from '../codec/codec.js';
 import { BrokenPoolError, ProcessError } from '../errors.js';
 import { Process } from '../process/process.js';
 import { task as moduleTask, toTaskSpec, type TaskSpec } from '../process/task.js';
@@ -22,7 +23,7 @@ import { token } from '../shm/liveness.js';
 import { lockAsync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
 import { waitAsync, wake } from '../shm/wait.js';
 import { ClaimState, PoolChannel } from './channel.js';
-import { frameTask, Mode, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
+import { frameTask, Mode, RESULT_HEADER, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
 import type { WorkerSetup } from './worker.js';
 
 const workerTask = moduleTask(new URL('./worker.js', import.meta.url), 'poolWorker');
@@ -406,14 +407,27 @@ export class Dispatcher {
     }
   }
 
-  /** Settles every result waiting in the ring; returns how many. */
+  /**
+   * Settles every result waiting in the ring; returns how many. A result of
+   * plain data is decoded where it lies in the ring (a map's chunk straight
+   * into the output array) and only then freed: no copy of the message.
+   */
   #drain(): number {
     const results = this.#ch.results;
     let n = 0;
     while (results.hasData()) {
-      const bytes = results.tryReadFull() ?? results.readSync(-Infinity); // the parent is the only reader
-      if (!bytes) break;
-      this.#onResult(bytes);
+      const view = results.peekFull();
+      if (view && decodesToCopies(view, RESULT_HEADER)) {
+        try {
+          this.#onResult(view);
+        } finally {
+          results.skipFrame();
+        }
+      } else {
+        const bytes = results.tryReadFull() ?? results.readSync(-Infinity); // the parent is the only reader
+        if (!bytes) break;
+        this.#onResult(bytes);
+      }
       n++;
     }
     return n;

@@ -233,6 +233,28 @@ export class Ring {
   }
 
   /**
+   * The next message, if it is waiting whole in one frame that does not wrap
+   * around, as a view of the ring's memory (nothing is consumed): the caller
+   * decodes it in place and then calls skipFrame(). null otherwise.
+   */
+  peekFull(): Uint8Array | null {
+    if (!this.hasData()) return null;
+    const pos = Atomics.load(this.header, HEAD) & this.#mask;
+    if (this.#words[(pos >> 2) + 1] !== Kind.Full) return null;
+    const at = (pos + FRAME_HEADER) & this.#mask;
+    const len = this.#words[pos >> 2];
+    return at + len <= this.capacity ? this.#data.subarray(at, at + len) : null;
+  }
+
+  /** Frees the frame peekFull() returned. */
+  skipFrame(): void {
+    const head = Atomics.load(this.header, HEAD);
+    const len = this.#words[(head & this.#mask) >> 2];
+    Atomics.store(this.header, HEAD, (head + FRAME_HEADER + pad8(len)) | 0);
+    if (Atomics.load(this.header, HEAD + 1) > 0 && this.#free() >= Atomics.load(this.header, ROOM_WANTED)) wake(this.header, HEAD);
+  }
+
+  /**
    * Drops frames at the head that continue a message whose reader died
    * (CHUNK/LAST without their FIRST), so the next frame starts a message.
    * Call only between messages, holding the get mutex.
