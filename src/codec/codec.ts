@@ -132,8 +132,8 @@ export function encodeReserved(value: unknown, what: string, reserve: number, sc
 }
 
 /** encodeReserved(items.slice(start, end)), without making the slice when the items are plain data. */
-export function encodeSlice(items: unknown[], start: number, end: number, what: string, reserve = 0): Uint8Array {
-  return encodePlainSlice(items, start, end, Tag.Plain, reserve) ?? withReserve(encode(items.slice(start, end), what), reserve);
+export function encodeSlice(items: unknown[], start: number, end: number, what: string, reserve = 0, scratch = false): Uint8Array {
+  return encodePlainSlice(items, start, end, Tag.Plain, reserve, scratch) ?? withReserve(encode(items.slice(start, end), what), reserve);
 }
 
 function withReserve(body: Uint8Array, reserve: number): Uint8Array {

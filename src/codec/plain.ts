@@ -246,7 +246,7 @@ export function encodePlain(value: unknown, tag: number, reserve = 0, scratch = 
 }
 
 /** items.slice(start, end) encoded as encodePlain would, without making the slice. */
-export function encodePlainSlice(items: unknown[], start: number, end: number, tag: number, reserve = 0): Uint8Array | null {
+export function encodePlainSlice(items: unknown[], start: number, end: number, tag: number, reserve = 0, scratch = false): Uint8Array | null {
   begin(tag, reserve);
   let ok = false;
   try {
@@ -255,7 +255,8 @@ export function encodePlainSlice(items: unknown[], start: number, end: number, t
   } finally {
     seen.clear();
   }
-  return ok ? bytes.slice(0, pos) : null;
+  if (!ok) return null;
+  return scratch ? bytes.subarray(0, pos) : bytes.slice(0, pos);
 }
 
 /** Starts a message: `reserve` bytes left for the caller (a header), then the tag. */

@@ -269,9 +269,10 @@ export class Dispatcher {
 
   /**
    * Queues one task: `message` is its payload encoded after taskReserve(fn)
-   * bytes. `settle` is called exactly once; with `raw`, a successful result
-   * reaches it as the whole result message (the job decodes it in place).
-   * Returns its seq.
+   * bytes, possibly in the encoder's scratch buffer (it is written or copied
+   * before this returns). `settle` is called exactly once; with `raw`, a
+   * successful result reaches it as the whole result message (the job
+   * decodes it in place). Returns its seq.
    */
   submit(jobId: number, fn: ShippedFn, mode: Mode, message: Uint8Array, settle: Settle, raw = false): number {
     this.checkOpen();
@@ -340,7 +341,7 @@ export class Dispatcher {
         return;
       }
     }
-    this.#outbox.push(bytes);
+    this.#outbox.push(bytes.slice()); // it may be the encoder's scratch buffer
     if (!this.#feeding) {
       this.#feeding = true;
       void this.#feed().finally(() => (this.#feeding = false));

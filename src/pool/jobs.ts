@@ -107,7 +107,7 @@ export class CallJob<R> extends Job<R> {
     super(dispatcher, options);
     if (!this.begin()) return;
     try {
-      this.submit(fn, Mode.Apply, encodeReserved(args, 'args', taskReserve(fn)), 0);
+      this.submit(fn, Mode.Apply, encodeReserved(args, 'args', taskReserve(fn), true), 0);
     } catch (err) {
       this.finish(false, err);
     }
@@ -124,13 +124,14 @@ export class CallJob<R> extends Job<R> {
 }
 
 /**
- * Encodes items[start..end) as the payload of a task of `fn`; an unsendable
- * item is named by its position in the whole input (items[0] being the
- * input's item number `base`).
+ * Encodes items[start..end) as the payload of a task of `fn`, in the
+ * encoder's scratch buffer (submit it at once); an unsendable item is named
+ * by its position in the whole input (items[0] being the input's item
+ * number `base`).
  */
 export function encodeChunk(fn: ShippedFn, items: unknown[], start: number, end: number, base = 0): Uint8Array {
   try {
-    return encodeSlice(items, start, end, 'items', taskReserve(fn));
+    return encodeSlice(items, start, end, 'items', taskReserve(fn), true);
   } catch (err) {
     for (let i = start; i < end; i++) encode(items[i], `items[${base + i}]`); // throws the precise error
     throw err;

@@ -10,7 +10,7 @@
 // once per function) so that any worker, including a replacement started
 // later, can run any task; a worker compiles each fnId once and then skips
 // the spec bytes.
-import { decode, decodeAt, encode, encodeReserved } from '../codec/codec.js';
+import { decode, decodeAt, decodesToCopies, encode, encodeReserved } from '../codec/codec.js';
 import type { TaskSpec } from '../process/task.js';
 
 export const enum Mode {
@@ -84,20 +84,44 @@ export interface TaskMessage {
   jobId: number;
   fnId: number;
   mode: Mode;
-  bytes: Uint8Array;
+  /** The function's spec, read only when the worker does not know the function yet. */
+  spec: TaskSpec | undefined;
+  /** The decoded payload, unless `payloadBytes` is set. */
+  payload: unknown;
+  /** The encoded payload, when it could not be decoded as the message was read (it may hold shareables). */
+  payloadBytes: Uint8Array | null;
 }
 
-/** The header of a task message; its spec and payload are read with taskSpecOf/taskPayloadOf. */
-export function readTask(bytes: Uint8Array): TaskMessage {
-  return { seq: getU32(bytes, 0), jobId: getU32(bytes, 4), fnId: getU32(bytes, 8), mode: getU32(bytes, 16), bytes };
+/**
+ * Reads a task message, which may be a view of the ring's memory (freed
+ * right after): a payload of plain data is decoded now, in place; any other
+ * payload is copied out, to be decoded later (it may need to load types).
+ * `knows(fnId)` says whether the worker has the function already.
+ */
+export function readTask(message: Uint8Array, knows: (fnId: number) => boolean): TaskMessage {
+  const fnId = getU32(message, 8);
+  const specEnd = TASK_HEADER + getU32(message, 12);
+  const task: TaskMessage = {
+    seq: getU32(message, 0),
+    jobId: getU32(message, 4),
+    fnId,
+    mode: getU32(message, 16),
+    spec: knows(fnId) ? undefined : decode<TaskSpec>(message.subarray(TASK_HEADER, specEnd)),
+    payload: undefined,
+    payloadBytes: null,
+  };
+  try {
+    if (decodesToCopies(message, specEnd)) task.payload = decodeAt(message, specEnd);
+    else task.payloadBytes = message.slice(specEnd);
+  } catch {
+    task.payloadBytes = message.slice(specEnd); // decoding fails again later, as the task's error
+  }
+  return task;
 }
 
-export function taskSpecOf(task: TaskMessage): TaskSpec {
-  return decode<TaskSpec>(task.bytes.subarray(TASK_HEADER, TASK_HEADER + getU32(task.bytes, 12)));
-}
-
+/** The task's payload (decoding it now if readTask could not). */
 export function taskPayloadOf(task: TaskMessage): unknown {
-  return decodeAt(task.bytes, TASK_HEADER + getU32(task.bytes, 12));
+  return task.payloadBytes ? decode(task.payloadBytes) : task.payload;
 }
 
 /**

@@ -15,10 +15,10 @@ import { state } from '../process/state.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
 import { GET_MUTEX, PUT_MUTEX, TAIL } from '../queues/ring.js';
 import { token } from '../shm/liveness.js';
-import { lockSync, tryLock, unlock } from '../shm/mutex.js';
+import { lockSync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
 import { waitAsync } from '../shm/wait.js';
 import { ClaimState, PoolChannel, type PoolChannelHandle } from './channel.js';
-import { encodeResult, Mode, readTask, Status, taskPayloadOf, taskSpecOf, type TaskMessage } from './messages.js';
+import { encodeResult, Mode, readTask, Status, taskPayloadOf, type TaskMessage } from './messages.js';
 
 export interface WorkerSetup {
   channel: PoolChannelHandle;
@@ -60,7 +60,8 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
   const ch = new PoolChannel(setup.channel);
   const me = setup.slot;
   const tasks = ch.tasks;
-  ch.register(me, token());
+  const myToken = token();
+  ch.register(me, myToken);
 
   const send = (message: Uint8Array): void => {
     const h = ch.results.header;
@@ -93,22 +94,44 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
     }
   }
 
-  /** Takes the next task message if one is waiting and no other worker is reading; else null. */
-  const take = (): Uint8Array | null => {
+  /**
+   * Takes the next task if one is waiting and no other worker is reading;
+   * else null. A task waiting whole in one frame is read in place (no copy).
+   * Only a failed attempt every SLEEP_MS checks whether the reader holding
+   * the mutex died (a system call for a process).
+   */
+  let recoverCheckAt = 0;
+  const take = (): TaskMessage | null => {
     if (!tasks.hasData()) return null;
-    const outcome = tryLock(tasks.header, GET_MUTEX);
+    const h = tasks.header;
+    let outcome: LockOutcome = Atomics.compareExchange(h, GET_MUTEX, 0, myToken) === 0 ? 'acquired' : 'timeout';
+    if (outcome === 'timeout' && performance.now() >= recoverCheckAt) {
+      recoverCheckAt = performance.now() + SLEEP_MS;
+      outcome = tryLock(h, GET_MUTEX);
+    }
     if (outcome === 'timeout') return null;
     try {
       if (outcome === 'recovered') ch.repairDeadReader(setup.slots);
       tasks.dropOrphanFrames();
       if (!tasks.hasData()) return null;
       const seq = ch.beginClaim(me);
-      const bytes = tasks.tryReadFull() ?? tasks.readSync(-Infinity); // a whole message: one starts at the head
-      if (bytes) ch.endClaim(me, seq);
+      let task: TaskMessage | null;
+      const view = tasks.peekFull();
+      if (view) {
+        try {
+          task = readTask(view, knows);
+        } finally {
+          tasks.skipFrame();
+        }
+      } else {
+        const bytes = tasks.readSync(-Infinity); // a whole message: one starts at the head
+        task = bytes && readTask(bytes, knows);
+      }
+      if (task) ch.endClaim(me, seq);
       else ch.setState(me, ClaimState.Idle);
-      return bytes;
+      return task;
     } finally {
-      unlock(tasks.header, GET_MUTEX);
+      unlock(h, GET_MUTEX);
     }
   };
 
@@ -124,13 +147,14 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
   };
 
   const fns = new Map<number, { fn: Fn; spec: TaskSpec }>();
+  const knows = (fnId: number): boolean => fns.has(fnId);
   /** Runs a task; returns its outcome (encoded by the caller, right before it is written). */
   const run = async (task: TaskMessage): Promise<[Status.Ok | Status.Error, unknown]> => {
     spec = undefined;
     try {
       let known = fns.get(task.fnId);
       if (!known) {
-        const taskSpec = taskSpecOf(task);
+        const taskSpec = task.spec!; // read with the message: the function was not known then
         known = { fn: (await loadTask(taskSpec, state.entry)) as Fn, spec: taskSpec };
         fns.set(task.fnId, known);
       }
@@ -174,14 +198,13 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
   let done = 0;
   let yieldAt = performance.now() + YIELD_MS;
   while (setup.maxtasks === 0 || done < setup.maxtasks) {
-    const bytes = take();
-    if (!bytes) {
+    const task = take();
+    if (!task) {
       if (ch.closing && !tasks.hasData()) break;
       await idle();
       yieldAt = performance.now() + YIELD_MS;
       continue;
     }
-    const task = readTask(bytes);
     if (ch.isCancelled(task.jobId)) {
       // Dropped: the parent settled it already; it still hears back, so it stops tracking it.
       send(encodeResult(task.seq, Status.Skipped, undefined, 'nothing'));
