@@ -33,10 +33,13 @@
 // task) or the parent sees the claim (it replaces the worker), or both.
 import { Segment } from '../shm/segment.js';
 import { isDead } from '../shm/liveness.js';
+import { waitAsync, wake } from '../shm/wait.js';
 import { HEAD, Ring } from '../queues/ring.js';
 
 /** Control block layout (int32 words). */
 const CLOSING = 0; // 1: no task will be written any more; idle workers exit
+const PARENT_ASLEEP = 4; // 1 while the parent sleeps for results (see wakeParent)
+const PARENT_WAKE = 8; // bumped to wake the parent; [9] counts its sleepers (shm/wait.ts)
 const TAKEN = 16; // messages taken from the task ring (wrapping u32)
 const CANCEL = 32; // CANCEL_SLOTS job ids; a job is cancelled when cancel[id % CANCEL_SLOTS] === id
 const CANCEL_SLOTS = 1024;
@@ -90,6 +93,38 @@ export class PoolChannel {
 
   set closing(value: boolean) {
     Atomics.store(this.control, CLOSING, value ? 1 : 0);
+  }
+
+  // ---- the parent's sleep ---------------------------------------------------------
+  // The parent sleeps on PARENT_WAKE, not on the result ring's tail, so that
+  // of all the results written while it sleeps only the first pays for a
+  // wake-up (a system call of ~5 µs here) instead of each one until it runs.
+  // No lost wake-up: the parent sets PARENT_ASLEEP and then looks at the
+  // ring; a worker publishes its result and then reads PARENT_ASLEEP (all
+  // sequentially consistent), so one of them sees the other. The parent
+  // reads PARENT_WAKE before both, so a bump in between ends its wait at once.
+
+  /** Parent, before sleeping: returns the value to sleep on. The caller then checks the ring once more. */
+  beforeParentSleeps(): number {
+    const value = Atomics.load(this.control, PARENT_WAKE);
+    Atomics.store(this.control, PARENT_ASLEEP, 1);
+    return value;
+  }
+
+  parentAwake(): void {
+    Atomics.store(this.control, PARENT_ASLEEP, 0);
+  }
+
+  /** The parent's sleep: waits until woken, or `ms` passes. */
+  parentSleep(value: number, ms: number): Promise<boolean> {
+    return waitAsync(this.control, PARENT_WAKE, value, ms);
+  }
+
+  /** Worker, after writing a result: wakes the parent if it sleeps (only the first writer does). */
+  wakeParent(): void {
+    if (Atomics.load(this.control, PARENT_ASLEEP) === 0 || Atomics.exchange(this.control, PARENT_ASLEEP, 0) === 0) return;
+    Atomics.add(this.control, PARENT_WAKE, 1);
+    wake(this.control, PARENT_WAKE);
   }
 
   cancelJob(jobId: number): void {

@@ -21,7 +21,7 @@ import { task as moduleTask, toTaskSpec, type TaskSpec } from '../process/task.j
 import { GET_MUTEX, PUT_MUTEX, TAIL } from '../queues/ring.js';
 import { token } from '../shm/liveness.js';
 import { lockAsync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
-import { waitAsync, wake } from '../shm/wait.js';
+import { wake } from '../shm/wait.js';
 import { ClaimState, PoolChannel } from './channel.js';
 import { frameTask, Mode, RESULT_HEADER, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
 import type { WorkerSetup } from './worker.js';
@@ -392,9 +392,8 @@ export class Dispatcher {
   }
 
   async #receiveLoop(): Promise<void> {
-    const h = this.#ch.results.header;
+    const ch = this.#ch;
     while (this.#inflight.size > 0 && !this.#terminated) {
-      const tail = Atomics.load(h, TAIL);
       if (this.#drain() > 0) {
         this.#lastActivity = performance.now();
         await null; // let the settled tasks' continuations run (they may submit more)
@@ -402,9 +401,11 @@ export class Dispatcher {
       }
       if (this.#inflight.size <= this.processes && performance.now() - this.#lastActivity < POLL_MS) {
         await new Promise((resolve) => setImmediate(resolve));
-      } else {
-        await waitAsync(h, TAIL, tail, SLEEP_MS);
+        continue;
       }
+      const value = ch.beforeParentSleeps();
+      if (!ch.results.hasData()) await ch.parentSleep(value, SLEEP_MS); // (see PoolChannel.wakeParent)
+      ch.parentAwake();
     }
   }
 

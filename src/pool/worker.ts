@@ -67,10 +67,12 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
     const h = ch.results.header;
     lockSync(h, PUT_MUTEX); // a dead writer's partial message is dropped by the reader (ring.ts)
     try {
-      if (!ch.results.tryWrite(message)) ch.results.writeSync(message); // one frame, or chunks as room appears
+      // The parent sleeps on its own word (PoolChannel.wakeParent), not on the ring's tail.
+      if (!ch.results.tryWrite(message, false)) ch.results.writeSync(message); // one frame, or chunks as room appears
     } finally {
       unlock(h, PUT_MUTEX);
     }
+    ch.wakeParent();
   };
 
   // Last words: an error that kills this worker while it runs a task reaches
