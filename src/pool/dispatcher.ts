@@ -15,12 +15,13 @@ import { performance } from 'node:perf_hooks';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { StartMethod } from '../context.js';
 import { decodesToCopies } from '../codec/codec.js';
-import { BrokenPoolError, ProcessError } from '../errors.js';
+import { BrokenPoolError } from '../errors.js';
 import { Process } from '../process/process.js';
 import { task as moduleTask, toTaskSpec, type TaskSpec } from '../process/task.js';
 import { GET_MUTEX, PUT_MUTEX, TAIL } from '../queues/ring.js';
+import { TaskWriter } from './task-writer.js';
 import { token } from '../shm/liveness.js';
-import { lockAsync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
+import { lockAsync, unlock, type LockOutcome } from '../shm/mutex.js';
 import { wake } from '../shm/wait.js';
 import { ClaimState, PoolChannel } from './channel.js';
 import { frameTask, Mode, RESULT_HEADER, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
@@ -73,13 +74,8 @@ export class Dispatcher {
   readonly #ch: PoolChannel;
   readonly #workers: (Worker | null)[];
   readonly #inflight = new Map<number, Pending>();
-  /** Encoded tasks waiting for room in the ring, in seq order (a deque: #outbox[#outboxHead] is next). */
-  #outbox: Uint8Array[] = [];
-  #outboxHead = 0;
-  #feeding = false;
+  readonly #writer: TaskWriter;
   #receiving = false;
-  /** Workers are woken once per burst of writes, on a microtask (see #write). */
-  #notifyScheduled = false;
   #nextSeq = 0;
   #nextJob = 1;
   #lastActivity = 0;
@@ -95,6 +91,8 @@ export class Dispatcher {
     this.#opts = options;
     this.processes = options.processes;
     this.#ch = PoolChannel.create(options.processes, RING_BYTES);
+    this.#writer = new TaskWriter(this.#ch.tasks);
+    this.#writer.onDrained = () => this.#checkClosing();
     this.#workers = new Array(options.processes).fill(null);
     try {
       for (let i = 0; i < options.processes; i++) this.#spawn(i);
@@ -229,8 +227,7 @@ export class Dispatcher {
   #stop(err: Error): void {
     const pending = [...this.#inflight.values()];
     this.#inflight.clear();
-    this.#outbox = [];
-    this.#outboxHead = 0;
+    this.#writer.stop();
     this.#ch.closing = true;
     for (const w of this.#workers) {
       if (!w) continue;
@@ -279,7 +276,7 @@ export class Dispatcher {
     const seq = this.#nextSeq;
     this.#nextSeq = (this.#nextSeq + 1) >>> 0;
     this.#inflight.set(seq, { jobId, settle, raw });
-    this.#write(frameTask(message, seq, jobId, fn, mode));
+    this.#writer.write(frameTask(message, seq, jobId, fn, mode));
     this.#lastActivity = performance.now();
     this.#receive();
     return seq;
@@ -318,65 +315,6 @@ export class Dispatcher {
   isRunning(seq: number): boolean {
     const ch = this.#ch;
     return this.#workers.some((w) => w !== null && ch.state(w.slot) !== ClaimState.Idle && ch.claimedSeq(w.slot) === seq);
-  }
-
-  #write(bytes: Uint8Array): void {
-    const tasks = this.#ch.tasks;
-    if (this.#outboxHead === this.#outbox.length && tryLock(tasks.header, PUT_MUTEX) !== 'timeout') {
-      let written: boolean;
-      try {
-        written = tasks.tryWrite(bytes, false);
-      } finally {
-        unlock(tasks.header, PUT_MUTEX);
-      }
-      if (written) {
-        // One wake-up for all the tasks a burst of calls writes (a map's chunks, many applyAsync calls).
-        if (!this.#notifyScheduled) {
-          this.#notifyScheduled = true;
-          queueMicrotask(() => {
-            this.#notifyScheduled = false;
-            tasks.notifyReaders();
-          });
-        }
-        return;
-      }
-    }
-    this.#outbox.push(bytes.slice()); // it may be the encoder's scratch buffer
-    if (!this.#feeding) {
-      this.#feeding = true;
-      void this.#feed().finally(() => (this.#feeding = false));
-    }
-  }
-
-  /** Writes the outbox into the ring as room appears (the parent is the ring's only writer). */
-  async #feed(): Promise<void> {
-    const tasks = this.#ch.tasks;
-    const stopped = () => (this.#terminated || this.#broken ? new ProcessError('the pool stopped') : null);
-    try {
-      while (this.#outboxHead < this.#outbox.length) {
-        await lockAsync(tasks.header, PUT_MUTEX);
-        try {
-          while (this.#outboxHead < this.#outbox.length && tasks.tryWrite(this.#outbox[this.#outboxHead], false)) this.#outboxHead++;
-          tasks.notifyReaders();
-          if (this.#outboxHead < this.#outbox.length) {
-            const next = this.#outbox[this.#outboxHead];
-            await tasks.write(next, stopped); // waits for room (a large message goes in chunks)
-            if (this.#outbox[this.#outboxHead] === next) this.#outboxHead++;
-          }
-        } finally {
-          unlock(tasks.header, PUT_MUTEX);
-        }
-        if (this.#outboxHead > 1024 && this.#outboxHead * 2 > this.#outbox.length) {
-          this.#outbox = this.#outbox.slice(this.#outboxHead);
-          this.#outboxHead = 0;
-        }
-      }
-      this.#outbox = [];
-      this.#outboxHead = 0;
-      this.#checkClosing();
-    } catch (err) {
-      if (!stopped()) throw err;
-    }
   }
 
   // ---- results -----------------------------------------------------------------
@@ -478,7 +416,7 @@ export class Dispatcher {
 
   /** Once closed and everything is done, idle workers are told to exit. */
   #checkClosing(): void {
-    if (!this.#closed || this.#terminated || this.#inflight.size > 0 || this.#outboxHead < this.#outbox.length || this.#ch.closing) return;
+    if (!this.#closed || this.#terminated || this.#inflight.size > 0 || this.#writer.pending || this.#ch.closing) return;
     this.#ch.closing = true;
     wake(this.#ch.tasks.header, TAIL);
     // A worker still booting has nothing to finish: stop it rather than wait for it to boot and see the flag.
