@@ -27,7 +27,7 @@ const serial = ranges.map(countPrimes).reduce((a, b) => a + b, 0);
 const serialMs = performance.now() - t0;
 
 await using pool = new Pool(cpuCount());
-await pool.apply(() => 0); // the workers are up
+await pool.map(countPrimes, ranges.slice(0, 2 * cpuCount()), { chunksize: 1 }); // every worker is up and has compiled it
 t0 = performance.now();
 // progress: true draws a bar on stderr when it is a terminal (and nothing otherwise).
 const counts = await pool.map(countPrimes, ranges, { chunksize: 1, progress: true });
