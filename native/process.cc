@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
 
 #include "addon.h"
 
@@ -36,10 +39,24 @@ void SetParentDeathSignal(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(static_cast<int32_t>(getppid()));
 }
 
+// An int32 argument, or a TypeError (a missing argument is not read as 0:
+// closeFd() must never close fd 0).
+bool IntArg(const FunctionCallbackInfo<Value>& args, int i, const char* what, int* out) {
+  if (args.Length() <= i || !args[i]->IsInt32()) {
+    v8::Isolate* isolate = args.GetIsolate();
+    isolate->ThrowException(v8::Exception::TypeError(
+        v8::String::NewFromUtf8(isolate, (std::string(what) + " must be an integer").c_str()).ToLocalChecked()));
+    return false;
+  }
+  *out = args[i].As<v8::Int32>()->Value();
+  return true;
+}
+
 // pidfdOpen(pid) -> fd
 void PidfdOpen(const FunctionCallbackInfo<Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
-  int pid = args[0]->Int32Value(isolate->GetCurrentContext()).FromJust();
+  int pid;
+  if (!IntArg(args, 0, "pidfdOpen(pid): pid", &pid)) return;
   long fd = syscall(SYS_pidfd_open, pid, 0);
   if (fd < 0) return ThrowErrno(isolate, "pidfd_open", errno);
   args.GetReturnValue().Set(static_cast<int32_t>(fd));
@@ -80,15 +97,32 @@ void PidfdWait(const FunctionCallbackInfo<Value>& args) {
 // closeFd(fd)
 void CloseFd(const FunctionCallbackInfo<Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
-  int fd = args[0]->Int32Value(isolate->GetCurrentContext()).FromJust();
+  int fd;
+  if (!IntArg(args, 0, "closeFd(fd): fd", &fd)) return;
   if (close(fd) != 0 && errno != EINTR) return ThrowErrno(isolate, "close", errno);
 }
 
-// pidAlive(pid) -> boolean: the pid exists and is not a zombie we can see.
+// Whether /proc says `pid` is a zombie: it has exited, and only its parent's
+// wait() is missing (kill(pid, 0) still succeeds on a zombie). A parent whose
+// event loop is blocked in a Sync call has not reaped its dead child yet.
+bool IsZombie(int pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE* f = fopen(path, "re");
+  if (!f) return false;
+  char buf[512];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char* paren = strrchr(buf, ')');  // the name may hold spaces and parentheses: the state follows the last ')'
+  return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+// pidAlive(pid) -> boolean: the pid exists and is not a zombie.
 void PidAlive(const FunctionCallbackInfo<Value>& args) {
-  v8::Isolate* isolate = args.GetIsolate();
-  int pid = args[0]->Int32Value(isolate->GetCurrentContext()).FromJust();
-  bool alive = kill(pid, 0) == 0 || errno == EPERM;
+  int pid;
+  if (!IntArg(args, 0, "pidAlive(pid): pid", &pid)) return;
+  bool alive = (kill(pid, 0) == 0 || errno == EPERM) && !IsZombie(pid);
   args.GetReturnValue().Set(alive);
 }
 

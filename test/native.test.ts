@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { requireNative, type FutexWaitAsyncResult } from '../src/native.ts';
 
@@ -74,6 +75,32 @@ function memfd(size: number): { fd: number; sab: SharedArrayBuffer } {
 }
 
 const shmName = (tag: string) => `/multiproc-test-${process.pid}-${tag}`;
+
+test('fd_and_pid_arguments_must_be_integers_a_missing_one_is_never_read_as_0', () => {
+  assert.throws(() => (addon.closeFd as (...a: unknown[]) => void)(), { name: 'TypeError', message: /fd must be an integer/ });
+  assert.throws(() => (addon.pidfdOpen as (...a: unknown[]) => number)('1'), { name: 'TypeError', message: /pid must be an integer/ });
+  assert.throws(() => (addon.pidAlive as (...a: unknown[]) => boolean)(), TypeError);
+  assert.equal(addon.pidAlive(process.pid), true);
+});
+
+test('a_zombie_child_is_not_alive', bounded, async () => {
+  const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+  const pid = child.pid!;
+  const exited = new Promise((r) => child.once('exit', r));
+  // Until this event loop runs, nobody reaps the child: it stays a zombie.
+  const deadline = Date.now() + 10_000;
+  const isZombie = () => {
+    try {
+      return /\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  while (!isZombie() && Date.now() < deadline);
+  assert.ok(isZombie(), 'the child did not become a zombie');
+  assert.equal(addon.pidAlive(pid), false);
+  await exited;
+});
 
 test('shm_segment_created_then_opened_shares_bytes_and_unlink_removes_the_name', () => {
   const name = shmName('basic');

@@ -41,6 +41,21 @@ for (const method of [...methods, 'mixed'] as const) {
       }
     });
 
+    it('a blocking acquireSync recovers a killed holder\'s lock without the event loop turning', { timeout: 60_000 }, async () => {
+      const lock = new Lock();
+      const held = new Event();
+      const p = new (ctx(1).Process)({ target: holdForever, args: [lock, held] });
+      p.start();
+      assert.equal(await held.wait(20_000), true);
+      p.kill(); // a process child stays a zombie until this event loop reaps it: it must count as dead
+      const started = Date.now();
+      assert.equal(lock.acquireSync({ timeout: 20_000 }), true);
+      assert.equal(lock.recovered, true);
+      assert.ok(Date.now() - started < 15_000, 'recovery waited for the timeout');
+      lock.release();
+      await p.join();
+    });
+
     it('an acquirer already waiting when the holder dies takes the lock over', async () => {
       const lock = new Lock();
       const held = new Event();
