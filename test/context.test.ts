@@ -42,6 +42,24 @@ describe('contexts', () => {
     assert.equal(new Process({ target: () => {}, context: getContext('process') }).startMethod, 'process');
   });
 
+  it('in a child, getStartMethod() is the method that started it, whatever the parent\'s default', { timeout: 60_000 }, async () => {
+    assert.equal(getStartMethod(), 'thread');
+    for (const method of ['thread', 'process'] as const) {
+      const seen = new (getContext(method).SimpleQueue)<string>();
+      const p = new Process({
+        target: async (q: { put(v: string): Promise<void> }) => {
+          const mp = await import('multiproc');
+          await q.put(`${mp.getStartMethod()} ${new mp.Process({ target: () => {} }).startMethod}`);
+        },
+        args: [seen],
+        context: method,
+      });
+      p.start();
+      assert.equal(await seen.get(), `${method} ${method}`);
+      await p.join();
+    }
+  });
+
   it('an unknown method is a RangeError', () => {
     assert.throws(() => getContext('fork' as never), RangeError);
     assert.throws(() => setStartMethod('spawn' as never), RangeError);

@@ -25,8 +25,6 @@ export interface RunPayload {
   identity: number[];
   daemon: boolean;
   startMethod: StartMethod;
-  /** The parent's default start method, inherited as in Python's spawn preparation. */
-  defaultStartMethod: StartMethod | null;
   parent: { name: string; pid: number; ident: number };
   /** The program's table of liveness tokens (see shm/liveness.ts). */
   liveness: Segment;

@@ -77,7 +77,8 @@ async function run(message: RunMessage, method: 'thread' | 'process'): Promise<v
   state.parent = { ...payload.parent, startMethod: method };
   state.entry = payload.entry;
   state.childCounter = 0;
-  if (payload.defaultStartMethod) setStartMethod(payload.defaultStartMethod, { force: true });
+  // As Python's children: the default start method is the one that started this child, so its own children are of its kind.
+  setStartMethod(method, { force: true });
   syncEnv(payload.env);
   process.argv = payload.argv;
   if (method === 'process') {

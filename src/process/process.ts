@@ -3,7 +3,7 @@
 import { inspect } from 'node:util';
 import type { ResourceLimits } from 'node:worker_threads';
 import { encode } from '../codec/codec.js';
-import { contextMethod, getStartMethod, type ContextLike, type StartMethod } from '../context.js';
+import { contextMethod, type ContextLike, type StartMethod } from '../context.js';
 import { ProcessError } from '../errors.js';
 import type { ChildBackend, RunPayload } from './backend.js';
 import { acquireBackend } from './spare.js';
@@ -104,7 +104,6 @@ export class Process implements ChildRecord {
       identity: this.#identity,
       daemon: this.#daemon,
       startMethod: this.#method,
-      defaultStartMethod: getStartMethod(true),
       parent: { name: state.self.name, pid: state.self.pid, ident: state.self.ident },
       liveness: livenessSegment(),
       entry: state.entry,
