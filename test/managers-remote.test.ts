@@ -18,6 +18,7 @@ class QueueManager extends BaseManager {}
 QueueManager.register('getQueue');
 QueueManager.register('Counter');
 QueueManager.register('OpenCounter');
+QueueManager.register('ListedCounter');
 const connectTo = async (address: Address, authkey = AUTHKEY): Promise<any> => {
   const m = new QueueManager({ address, authkey });
   await m.connect();
@@ -120,6 +121,14 @@ describe('a manager served by another program over TCP', () => {
       assert.match((res.value as { message: string }).message, /not exposed/);
     }
     conn.close();
+  });
+
+  it('an_underscore_name_listed_in_exposed_is_exposed_as_in_python', async () => {
+    const m = await connectTo(address);
+    const listed = await m.ListedCounter();
+    assert.equal(await listed._internal(), 'internal');
+    assert.equal(await listed.value(), 0);
+    assert.equal(listed.increment, undefined, 'unlisted: not exposed');
   });
 
   it('malformed_messages_are_answered_with_an_error_and_never_crash_the_server', async () => {

@@ -22,7 +22,7 @@ import { Server, type TypeSpec } from './server.js';
 import type { ServerInit } from './server-entry.js';
 
 export interface RegisterOptions {
-  /** Method names proxies may call (default: the object's public methods; names starting with '_' never). */
+  /** Method names proxies may call (default: the object's public methods, without names starting with '_'; a name listed here is exposed even so, as Python). */
   exposed?: string[];
   /** Methods whose results come back as proxies of these typeids. */
   methodToTypeid?: Record<string, string>;

@@ -456,7 +456,7 @@ export class Server {
     this.#objects.set(oid, {
       obj,
       typeid,
-      exposed: new Set(exposed.filter((m) => !m.startsWith('_'))),
+      exposed: new Set(exposed), // an explicit list may name '_' methods (as Python); publicMethods() never does
       methodToTypeid: spec?.methodToTypeid ?? null,
       refs: 0,
     });
