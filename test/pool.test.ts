@@ -53,12 +53,15 @@ for (const method of methods) {
       assert.deepEqual(await pool.map(task(tasks, 'readInit'), [0, 0, 0, 0]), ['ready', 'ready', 'ready', 'ready']);
     });
 
-    it('a task\'s error keeps its class, message and remote stack; the pool carries on', T, async () => {
+    it('a task\'s error keeps its class, message, cause and remote stack; the pool carries on', T, async () => {
       await using pool = new ctx.Pool(2);
       const err = await pool.apply(() => { throw new RangeError('out of range'); }).catch((e: unknown) => e);
       assert.ok(err instanceof RangeError);
       assert.equal((err as Error).message, 'out of range');
       assert.match((err as { remoteStack?: string }).remoteStack ?? '', /out of range/);
+      const wrapped = await pool.apply(() => { throw new Error('outer', { cause: new RangeError('inner') }); }).catch((e: unknown) => e);
+      assert.ok((wrapped as Error).cause instanceof RangeError);
+      assert.equal(((wrapped as Error).cause as Error).message, 'inner');
       await assert.rejects(pool.map((x: number) => { if (x === 5) throw new TypeError(`bad ${x}`); return x; }, Array.from({ length: 10 }, (_, i) => i), { chunksize: 2 }), { name: 'TypeError', message: 'bad 5' });
       assert.equal(await pool.apply(() => 'still works'), 'still works');
     });
