@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     emitMedian(BENCH, 'start_to_first_result_ms', impl, starts, 'ms');
 
     const r = await make();
-    for (let i = 0; i < 2000; i++) await r.run({ a: i, b: 1 }); // warm
+    for (let i = 0; i < size(args, 20_000, 2000); i++) await r.run({ a: i, b: 1 }); // warm: the JIT settles (every pool alike)
     const rates: number[] = [];
     const p50: number[] = [];
     const p99: number[] = [];
