@@ -13,8 +13,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <string>
 
 #include "addon.h"
@@ -102,27 +100,21 @@ void CloseFd(const FunctionCallbackInfo<Value>& args) {
   if (close(fd) != 0 && errno != EINTR) return ThrowErrno(isolate, "close", errno);
 }
 
-// Whether /proc says `pid` is a zombie: it has exited, and only its parent's
-// wait() is missing (kill(pid, 0) still succeeds on a zombie). A parent whose
+// Whether `pid` is a child of this process that has exited and not been
+// reaped yet (kill(pid, 0) still succeeds on such a zombie): a parent whose
 // event loop is blocked in a Sync call has not reaped its dead child yet.
-bool IsZombie(int pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE* f = fopen(path, "re");
-  if (!f) return false;
-  char buf[512];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  const char* paren = strrchr(buf, ')');  // the name may hold spaces and parentheses: the state follows the last ')'
-  return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+// WNOWAIT leaves it for libuv to reap. Not our child (ECHILD): not known here.
+bool IsUnreapedChild(int pid) {
+  siginfo_t info = {};
+  if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return false;
+  return info.si_pid == pid;
 }
 
-// pidAlive(pid) -> boolean: the pid exists and is not a zombie.
+// pidAlive(pid) -> boolean: the pid exists and is not a zombie child of ours.
 void PidAlive(const FunctionCallbackInfo<Value>& args) {
   int pid;
   if (!IntArg(args, 0, "pidAlive(pid): pid", &pid)) return;
-  bool alive = (kill(pid, 0) == 0 || errno == EPERM) && !IsZombie(pid);
+  bool alive = (kill(pid, 0) == 0 || errno == EPERM) && !IsUnreapedChild(pid);
   args.GetReturnValue().Set(alive);
 }
 
