@@ -84,6 +84,19 @@ describe('Pipe in one process', () => {
     await assert.rejects(a.send(1), /closed/);
   });
 
+  it('send on a pipe whose other end is closed fails with EPIPE, and the end can still read what was sent to it', async () => {
+    const [a, b] = Pipe();
+    await b.send('before');
+    b.close();
+    await assert.rejects(a.send('x'), { code: 'EPIPE', message: /other end of the pipe is closed/ });
+    assert.throws(() => a.sendSync('x'), { code: 'EPIPE' });
+    await assert.rejects(a.sendBytes(new Uint8Array(1)), { code: 'EPIPE' });
+    assert.equal(await a.recv(), 'before');
+    const [r, w] = Pipe(false);
+    r.close();
+    assert.throws(() => w.sendBytesSync(new Uint8Array(1)), { code: 'EPIPE' });
+  });
+
   it('send to a pipe whose reader is closed fails instead of waiting forever', async () => {
     const [r, w] = Pipe(false, { bufferSize: 4096 });
     r.close();
@@ -105,6 +118,39 @@ describe('Pipe in one process', () => {
 for (const method of [...methods, 'mixed'] as const) {
   const ctx = (i: number) => getContext(method === 'mixed' ? ((i % 2 ? 'process' : 'thread') as StartMethod) : method);
   describe(`Pipe between processes [${method}]`, () => {
+    it('send fails with EPIPE once the child holding the other end closed it, or was killed', { timeout: 60_000 }, async () => {
+      for (const how of ['close', 'kill'] as const) {
+        const [mine, theirs] = Pipe();
+        const ready = new (getContext('thread').Event)();
+        const p = new (getContext(method === 'mixed' ? 'process' : method).Process)({
+          target: async (conn: Connection, ev: { set(): void }, close: boolean) => {
+            if (close) conn.close();
+            ev.set();
+            await new Promise((r) => setTimeout(r, 60_000));
+          },
+          args: [theirs, ready, how === 'close'],
+        });
+        p.start();
+        theirs.close();
+        assert.equal(await ready.wait(20_000), true);
+        if (how === 'kill') {
+          p.kill();
+          await p.join();
+        }
+        let err: unknown = null;
+        const deadline = Date.now() + 10_000;
+        while (!err && Date.now() < deadline) {
+          err = await mine.send('x').then(() => null, (e: unknown) => e);
+          if (!err) await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.equal((err as { code?: string } | null)?.code, 'EPIPE', String(err));
+        if (how === 'close') {
+          p.kill();
+          await p.join();
+        }
+      }
+    });
+
     it('sender and receiver children, as the seed example', async () => {
       const [parentConn, childConn] = Pipe();
       const sender = new (ctx(0).Process)({

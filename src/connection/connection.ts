@@ -23,7 +23,7 @@ import {
   WRITER_HOLDERS,
   WRITER_PENDING,
 } from '../queues/ring.js';
-import { hold, isHeld, release } from './ends.js';
+import { hold, isHeld, ReaderWatch, release } from './ends.js';
 
 const DEFAULT_BUFFER = 1 << 20; // 1 MiB per direction; pages are touched only as used
 
@@ -55,6 +55,8 @@ function toBytes(buf: ArrayBufferView | ArrayBuffer, offset = 0, size?: number):
 export class Connection {
   readonly #read: Ring | null;
   readonly #write: Ring | null;
+  /** Whether every holder of the other end's reading side is gone (send fails with EPIPE then). */
+  readonly #readers: ReaderWatch | null;
   #closed = false;
 
   /** Use Pipe(); connections are also received from other processes. */
@@ -63,6 +65,7 @@ export class Connection {
     this.#write = internal.write;
     if (this.#read) hold(this.#read.header, READER_HOLDERS);
     if (this.#write) hold(this.#write.header, WRITER_HOLDERS);
+    this.#readers = this.#write ? new ReaderWatch(this.#write.header, READER_HOLDERS, READER_PENDING) : null;
     attached.set(keyOf(this.#read, this.#write), new WeakRef(this));
   }
 
@@ -81,6 +84,7 @@ export class Connection {
   #writer(): Ring {
     if (this.#closed) throw new ProcessError('handle is closed: the connection was closed');
     if (!this.#write) throw new ProcessError('connection is read-only');
+    if (this.#readers!.gone()) throw epipe(); // Python's BrokenPipeError: nobody will ever read it
     return this.#write;
   }
 

@@ -39,3 +39,33 @@ export function isHeld(h: Int32Array, base: number, pendingIndex: number): boole
   }
   return false;
 }
+
+/**
+ * For a writer, before each message: whether no thread holds the reading
+ * end any more. A slot cleared by close() is seen at once; a holder that
+ * died is noticed at most every LIVENESS_EVERY_MS (checking costs system
+ * calls for holders in other processes, too many for every send).
+ */
+export class ReaderWatch {
+  #checkedAt = 0;
+
+  constructor(
+    readonly header: Int32Array,
+    readonly base: number,
+    readonly pendingIndex: number,
+  ) {}
+
+  gone(): boolean {
+    const h = this.header;
+    if (Atomics.load(h, this.pendingIndex) > 0) return false;
+    let any = false;
+    for (let i = this.base; i < this.base + HOLDER_SLOTS && !any; i++) any = Atomics.load(h, i) !== 0;
+    if (!any) return true;
+    const now = Date.now();
+    if (now - this.#checkedAt < LIVENESS_EVERY_MS) return false;
+    this.#checkedAt = now;
+    return !isHeld(h, this.base, this.pendingIndex);
+  }
+}
+
+const LIVENESS_EVERY_MS = 100;
