@@ -227,7 +227,7 @@ for (const method of methods) {
       await local.set('from', 'local');
       const remote = new SyncManager({ address: m.address!, authkey: 'k' });
       await remote.connect();
-      const d = await remote.dict({ a: 1 });
+      const d = await remote.dict<any>({ a: 1 });
       await d.set('b', local); // a proxy of the local client, stored through the TCP one
       assert.equal(await (await d.get('b')).get('from'), 'local');
       const l = await remote.list([1, 2]);

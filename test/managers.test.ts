@@ -4,13 +4,13 @@
 // context ('thread', 'process') runs the whole file.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Manager, Pipe, ProcessError, Queue, RemoteError, _decode, _encode, getContext, releaseProxy, type SyncManager } from 'multiproc';
+import { Manager, Pipe, ProcessError, Queue, RemoteError, _decode, _encode, getContext, releaseProxy, type StartMethod, type SyncManager } from 'multiproc';
 import { assertNoChildrenLeftAfter, fixture, methods, runScript } from './helpers.ts';
 
 assertNoChildrenLeftAfter();
 
 for (const method of methods) {
-  const other = method === 'thread' ? 'process' : 'thread';
+  const other: StartMethod = method === 'thread' ? 'process' : 'thread';
   describe(`a manager whose server is a ${method} child`, () => {
     let m: SyncManager;
     before(async () => {
@@ -21,7 +21,7 @@ for (const method of methods) {
     });
 
     it('list_proxy_has_every_list_method', async () => {
-      const l = await m.list([3, 1, 2]);
+      const l = await m.list<unknown>([3, 1, 2]);
       await l.append(4);
       await l.extend([5, 6]);
       await l.insert(0, 0);
@@ -134,7 +134,7 @@ for (const method of methods) {
       assert.equal(await v.value, 8);
       v.value = 9;
       assert.equal(await v.get(), 9);
-      await assert.rejects(v.set('x'), TypeError);
+      await assert.rejects(v.set('x' as never), TypeError);
       const a = await m.Array('d', [1.5, 2.5]);
       assert.equal(await a.length(), 2);
       await a.set(1, 4);
