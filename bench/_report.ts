@@ -91,7 +91,7 @@ export function buildTable(bench: string, ours: Rec[], python: Rec[], compare: C
     const unit = mine[0].unit;
     const dir = direction(unit);
     const theirNames = compare[metric] ?? [];
-    theirNames.forEach((n) => paired.add(n));
+    for (const n of theirNames) paired.add(n);
     const theirs = python.filter((r) => theirNames.includes(r.metric));
     const cells = cols.map((impl) => {
       if (!isPython(impl)) return fmt(mine.find((r) => r.impl === impl)?.value);

@@ -75,11 +75,11 @@ for (const [label] of CASES) {
 
 async function echo(conn: any, mode: string, sync: boolean): Promise<void> {
   if (mode === 'obj') {
-    if (sync) for (let o; (o = conn.recvSync()) !== null;) conn.sendSync(o);
-    else for (let o; (o = await conn.recv()) !== null;) await conn.send(o);
+    if (sync) for (let o: unknown; (o = conn.recvSync()) !== null;) conn.sendSync(o);
+    else for (let o: unknown; (o = await conn.recv()) !== null;) await conn.send(o);
   } else {
-    if (sync) for (let b; (b = conn.recvBytesSync()).length !== 0;) conn.sendBytesSync(b);
-    else for (let b; (b = await conn.recvBytes()).length !== 0;) await conn.sendBytes(b);
+    if (sync) for (let b: Uint8Array; (b = conn.recvBytesSync()).length !== 0;) conn.sendBytesSync(b);
+    else for (let b: Uint8Array; (b = await conn.recvBytes()).length !== 0;) await conn.sendBytes(b);
   }
 }
 
@@ -213,7 +213,9 @@ async function latencySection(mp: any, args: Args, R: number, cpuTag: string): P
       try {
         const all: Stats[] = [];
         for (let r = 0; r < R; r++) all.push(await run(mode));
-        ['median', 'p99', 'mean'].forEach((stat, j) => emitMedian(BENCH, `${name}_${stat}`, impl, all.map((s) => s[j]), 'us', { n }));
+        ['median', 'p99', 'mean'].forEach((stat, j) => {
+          emitMedian(BENCH, `${name}_${stat}`, impl, all.map((s) => s[j]), 'us', { n });
+        });
         log(`${impl} ${name}: median ${median(all.map((s) => s[0])).toFixed(2)} us, p99 ${median(all.map((s) => s[1])).toFixed(1)} us`);
       } catch (e) {
         log(`# ${impl} ${name}: FAILED: ${(e as Error)?.stack ?? e}`);

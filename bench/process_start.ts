@@ -107,7 +107,9 @@ async function measure(impl: string, one: One, n: number, dir: string, pauseMs =
   for (let i = 0; i < n; i++) {
     if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
     const r = await one(file());
-    r.forEach((v, j) => cols[j].push(v));
+    r.forEach((v, j) => {
+      cols[j].push(v);
+    });
   }
   WHAT.forEach((what, j) => {
     emit(BENCH, `${prefix}${what}_median`, impl, median(cols[j]), 'ms', { n });

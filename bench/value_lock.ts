@@ -309,7 +309,9 @@ async function measure(mp: any, impl: string, args: Args): Promise<void> {
     const barrier = new mp.Barrier(2);
     await startJoin(ctx, arrayChild, [[arr, nElem, [...ARRAY_OPS], out, barrier]], barrier);
     if (arr[nElem] !== nElem || arr[0] !== 1.5) throw new Error('the child\'s writes are not visible in the parent');
-    out.forEach((x, j) => samples[j].push(x));
+    out.forEach((x, j) => {
+      samples[j].push(x);
+    });
   }
   const nbytes = nArr * 8;
   ARRAY_OPS.forEach((op, j) => {

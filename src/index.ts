@@ -17,7 +17,7 @@ export { ShareableList, type ShareableItem, type ShareableListOptions } from './
 export { Queue, type QueueOptions } from './queues/queue.js';
 export { JoinableQueue } from './queues/joinable-queue.js';
 export { SimpleQueue } from './queues/simple-queue.js';
-export { type BlockingOptions } from './queues/options.js';
+export type { BlockingOptions } from './queues/options.js';
 export { Connection, Pipe } from './connection/connection.js';
 export { wait, type Waitable } from './connection/wait.js';
 export { Client, Listener, type Address, type ListenerOptions } from './connection/listener.js';
@@ -28,10 +28,10 @@ export { BoundedSemaphore, Semaphore } from './sync/semaphore.js';
 export { Condition } from './sync/condition.js';
 export { Event } from './sync/event.js';
 export { Barrier, type BarrierOptions } from './sync/barrier.js';
-export { type AcquireOptions } from './shm/drive.js';
+export type { AcquireOptions } from './shm/drive.js';
 export { RawValue, SharedValue, SynchronizedValue, Value, type LockOption } from './sharedctypes/value.js';
 export { RawArray, SharedArray, SharedArray as Array, type RawSharedArray, type SynchronizedArray, type CharArrayExtras } from './sharedctypes/array.js';
-export { type ArrayOf, type Typecode, type ValueInput, type ValueOf } from './sharedctypes/typecodes.js';
+export type { ArrayOf, Typecode, ValueInput, ValueOf } from './sharedctypes/typecodes.js';
 export { encode as _encode, decode as _decode } from './codec/codec.js';
 export { BaseManager, type BaseManagerOptions, type RegisterOptions } from './managers/base-manager.js';
 export { Manager, SyncManager } from './managers/sync-manager.js';
@@ -42,7 +42,7 @@ export { Pool, type PoolOptions, type PoolInput, type ApplyOptions, type MapOpti
 export { AsyncResult, type ResultCallbacks } from './pool/async-result.js';
 export { Future, PoolExecutor, type PoolExecutorOptions, type ExecutorMapOptions, type ShutdownOptions } from './pool/executor.js';
 export { IMapIterator } from './pool/imap.js';
-export { type Progress, type ProgressOption } from './pool/progress.js';
+export type { Progress, ProgressOption } from './pool/progress.js';
 
 /** A context: every name of the package root, with children of one kind (Python's get_context()). */
 export type Context = typeof root & {

@@ -31,6 +31,7 @@ function samples(): Record<string, unknown> {
     map: new Map<unknown, unknown>([['a', 1], [2, { b: [3] }]]),
     set: new Set([1, 'two', 3n]),
     array: [1, 'two', [3, [4]], { five: 5 }],
+    // biome-ignore lint/suspicious/noSparseArray: holes must survive the trip
     sparse: [1, , 3],
     object: { a: 1, nested: { b: [true, null] } },
     arrayBuffer: new Uint8Array([1, 2, 3]).buffer,

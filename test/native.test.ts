@@ -35,7 +35,7 @@ function runChild(script: string, onLine: (line: string) => void = () => {}, tim
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     stdout += chunk;
     pending += chunk;
-    let nl;
+    let nl: number;
     while ((nl = pending.indexOf('\n')) >= 0) {
       onLine(pending.slice(0, nl));
       pending = pending.slice(nl + 1);

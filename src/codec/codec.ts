@@ -348,7 +348,7 @@ function rewrite(value: unknown, memo: Map<object, unknown>): unknown {
 }
 
 function isMarker(value: object): value is Marker {
-  return Object.prototype.hasOwnProperty.call(value, MARK);
+  return  Object.hasOwn(value, MARK);
 }
 
 function reviveMarker(marker: Marker, seen: Set<object>): unknown {

@@ -87,6 +87,7 @@ function writeString(s: string): void {
       for (let i = 0; i < n; i++) buf[pos++] = s.charCodeAt(i);
       return;
     }
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is every latin-1 character
   } else if (!/[^\u0000-\u00ff]/.test(s)) {
     room(6 + n);
     buf[pos++] = P.Latin1;

@@ -28,6 +28,7 @@ export const Condition = (lock?: unknown) => new ConditionReferent((lock instanc
 export const Event = () => new EventReferent();
 export const Barrier = (parties: number, options?: { timeout?: number }) => new BarrierReferent(parties, options);
 export const Value = (typecode: string, value: unknown) => new ValueReferent(typecode, value);
+// biome-ignore lint/suspicious/noShadowRestrictedNames: the typeid is Python's name, Array
 export const Array = (typecode: string, init: Iterable<unknown> | number) => new ArrayReferent(typecode, init);
 export const Pool = (processes?: number) => new PoolReferent(processes);
 

@@ -274,7 +274,7 @@ export class QueueReferent {
   #unfinished = 0;
 
   constructor(maxsize = 0) {
-    this.#maxsize = maxsize > 0 ? maxsize : 0;
+    this.#maxsize = Math.max(0, maxsize);
   }
 
   put(item: unknown, options?: BlockingOptions): void | Promise<void> {

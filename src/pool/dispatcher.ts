@@ -24,7 +24,7 @@ import { token } from '../shm/liveness.js';
 import { lockAsync, unlock, type LockOutcome } from '../shm/mutex.js';
 import { wake } from '../shm/wait.js';
 import { ClaimState, PoolChannel } from './channel.js';
-import { frameTask, Mode, RESULT_HEADER, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
+import { frameTask, type Mode, RESULT_HEADER, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
 import type { WorkerSetup } from './worker.js';
 
 const workerTask = moduleTask(new URL('./worker.js', import.meta.url), 'poolWorker');

@@ -97,6 +97,7 @@ export class Future<R = unknown> implements PromiseLike<R> {
     });
   }
 
+  // biome-ignore lint/suspicious/noThenProperty: a Future is awaitable, as concurrent.futures' is with asyncio.wrap_future
   then<A = R, B = never>(onFulfilled?: ((value: R) => A | PromiseLike<A>) | null, onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
     return this.result().then(onFulfilled, onRejected);
   }

@@ -317,6 +317,7 @@ export class Ring {
    */
   #read(
     deadline: Deadline,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a synchronous sleep returns nothing, an asynchronous one a promise
     sleep: (tail: number, ms: number) => void | Promise<unknown>,
     ended?: () => boolean,
   ): Uint8Array | null | Promise<Uint8Array | null> {

@@ -71,6 +71,7 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 /** Python's == between list items. */
 function itemsEqual(a: unknown, b: unknown): boolean {
   if (a instanceof Uint8Array && b instanceof Uint8Array) return bytesEqual(a, b);
+  // biome-ignore lint/suspicious/noDoubleEquals: a bigint equals a number of the same value (1n == 1), as in Python
   if ((typeof a === 'bigint' || typeof a === 'number') && (typeof b === 'bigint' || typeof b === 'number')) return a == b;
   return a === b;
 }
@@ -118,8 +119,12 @@ export class ShareableList implements Shareable, Iterable<ShareableItem> {
       this.shm = new SharedMemory({ name, create: true, size, track });
       const view = this.view();
       view.setBigInt64(0, BigInt(n), true);
-      this.offsets.forEach((o, i) => view.setBigInt64(8 + 8 * i, BigInt(o), true));
-      packed.forEach((p, i) => this.store(i, p));
+      this.offsets.forEach((o, i) => {
+        view.setBigInt64(8 + 8 * i, BigInt(o), true);
+      });
+      packed.forEach((p, i) => {
+        this.store(i, p);
+      });
     } else {
       this.shm = new SharedMemory({ name });
       const view = this.view();
@@ -127,6 +132,7 @@ export class ShareableList implements Shareable, Iterable<ShareableItem> {
       this.offsets = Array.from({ length: this.listLen + 1 }, (_, i) => Number(view.getBigInt64(8 + 8 * i, true)));
     }
     // Index access goes through a Proxy; everything else reaches the object itself.
+    // biome-ignore lint/correctness/noConstructorReturn: list[i] needs a Proxy around the instance
     return new Proxy(this, {
       get(target, key, receiver) {
         const i = indexKey(key);

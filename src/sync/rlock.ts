@@ -9,7 +9,7 @@
 // is read and written only by the owner, with plain accesses: the Atomics on
 // word 0 that hand the lock over order them (a new owner sees the last depth
 // written before the unlock that freed it).
-import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
+import { registerHandleType } from '../codec/handles.js';
 import { ProcessError } from '../errors.js';
 import { deadlineOf, type AcquireOptions } from '../shm/drive.js';
 import { isHeldByMe, unlock, type LockOutcome } from '../shm/mutex.js';
