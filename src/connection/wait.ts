@@ -2,7 +2,7 @@
 // connections, queues and processes (or their sentinels) that are ready: a
 // connection or queue with a message waiting (or a connection at EOF), a
 // process that has ended.
-import { Process, processBySentinel } from '../process/process.js';
+import { Process, processOfSentinel } from '../process/process.js';
 import { Queue } from '../queues/queue.js';
 import { Connection } from './connection.js';
 
@@ -10,10 +10,11 @@ export type Waitable = Connection | Queue<any> | Process | number;
 
 const SLICE_MS = 50;
 
-function processOf(obj: Waitable): Process | undefined {
+/** The process a waitable stands for ('ended' for the sentinel of one closed or collected). */
+function processOf(obj: Waitable): Process | 'ended' | undefined {
   if (obj instanceof Process) return obj;
   if (typeof obj === 'number') {
-    const p = processBySentinel.get(obj);
+    const p = processOfSentinel(obj);
     if (!p) throw new RangeError(`${obj} is not the sentinel of a started process`);
     return p;
   }
@@ -22,7 +23,7 @@ function processOf(obj: Waitable): Process | undefined {
 
 function isReady(obj: Waitable): boolean {
   const p = processOf(obj);
-  if (p) return p.exitCode !== null;
+  if (p) return p === 'ended' || p.exitCode !== null;
   if (obj instanceof Connection || obj instanceof Queue) return obj._ready();
   throw new TypeError('wait() takes Connections, Queues, Processes and process sentinels');
 }
@@ -40,7 +41,7 @@ export async function wait<T extends Waitable>(objects: Iterable<T>, timeout?: n
     const stop = new AbortController();
     const waits = list.map((obj) => {
       const p = processOf(obj);
-      if (p) return p.join(slice);
+      if (p) return p === 'ended' ? Promise.resolve() : p.join(slice);
       return (obj as Connection | Queue<unknown>)._waitForData(slice, stop.signal).catch(() => {});
     });
     await Promise.race(waits);

@@ -30,8 +30,21 @@ export interface ProcessOptions {
 let nextSentinel = 1;
 /** Passed instead of options to build the object currentProcess() returns. */
 const SELF = Symbol('self');
-/** Sentinels of started processes, for wait(). */
-export const processBySentinel = new Map<number, Process>();
+/**
+ * Sentinels of started processes, for wait(). Held weakly: a Process the
+ * program dropped is collected with its args (a queue or pipe passed to it
+ * holds a segment's file descriptor), instead of living as long as the
+ * program.
+ */
+const bySentinel = new Map<number, WeakRef<Process>>();
+const forgetSentinel = new FinalizationRegistry<number>((sentinel) => bySentinel.delete(sentinel));
+
+/** The process of a sentinel; 'ended' for one whose Process was closed or collected (it had ended); undefined if never issued. */
+export function processOfSentinel(sentinel: number): Process | 'ended' | undefined {
+  const p = bySentinel.get(sentinel)?.deref();
+  if (p) return p;
+  return Number.isInteger(sentinel) && sentinel >= 1 && sentinel < nextSentinel ? 'ended' : undefined;
+}
 
 export class Process implements ChildRecord {
   /** Set by context-bound subclasses (getContext('process').Process). */
@@ -117,7 +130,8 @@ export class Process implements ChildRecord {
     child.setKeepsParentAlive(!this.#daemon);
     child.run({ type: 'multiproc:run', payload: encoded, sabs });
     this.#sentinel = nextSentinel++;
-    processBySentinel.set(this.#sentinel, this);
+    bySentinel.set(this.#sentinel, new WeakRef(this));
+    forgetSentinel.register(this, this.#sentinel);
     state.children.add(this);
     void child.exited.then((code) => {
       this.#ended = true;
@@ -194,7 +208,7 @@ export class Process implements ChildRecord {
       throw new RangeError('Cannot close a process while it is still running. You should first call join() or terminate().');
     }
     this.#closed = true;
-    if (this.#sentinel !== null) processBySentinel.delete(this.#sentinel);
+    if (this.#sentinel !== null) bySentinel.delete(this.#sentinel);
   }
 
   /** Runs the target in this process, as Python's Process.run(). */
