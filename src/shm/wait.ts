@@ -74,8 +74,17 @@ export function waitAsync(i32: Int32Array, index: number, expected: number, time
       const r = Atomics.waitAsync(i32, index, expected, timeout);
       if (!r.async) settle(r.value !== 'timed-out');
       else {
+        // A pending Atomics.waitAsync does not keep the event loop alive: a
+        // program awaiting it could exit (code 13, unsettled await) when the
+        // thread that would wake it ends first. A timer does, as the addon's
+        // pending waits do (futex_async.cc, I5).
+        const keepAlive = setInterval(() => {}, 2 ** 30);
+        cancel = () => clearInterval(keepAlive);
         // Atomics.waitAsync cannot be cancelled: an aborted wait lingers until woken or timed out, harmlessly.
-        void r.value.then((v) => settle(v !== 'timed-out'));
+        void r.value.then((v) => {
+          clearInterval(keepAlive);
+          settle(v !== 'timed-out');
+        });
       }
     }
     signal?.addEventListener('abort', onAbort, { once: true });
