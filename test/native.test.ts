@@ -414,3 +414,13 @@ test('a_pending_async_wait_keeps_the_program_alive_until_woken', bounded, async 
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stdout, 'woken ok\n');
 });
+
+test('a_segment_handle_whose_descriptor_now_names_another_file_is_refused', async () => {
+  const { Segment } = await import('../src/shm/segment.ts');
+  const other = Segment.create(4096);
+  const handle = other.toHandle('a segment');
+  // As if the sender had closed the segment's descriptor and the number now named another segment.
+  const stale = { ...handle, id: `${handle.id}-gone` };
+  assert.throws(() => Segment.attach(stale), /no longer holds it/);
+  assert.equal(Segment.attach(handle), other); // the real one still attaches (the same object, once per isolate)
+});

@@ -9,6 +9,7 @@
 //
 // Without the addon a segment is a plain SharedArrayBuffer: it works between
 // the threads of one process and travels beside a message (carrySharedBuffer).
+import fs from 'node:fs';
 import { carriedSharedBuffer, carrySharedBuffer } from '../codec/codec.js';
 import { native } from '../native.js';
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
@@ -64,6 +65,19 @@ export class Segment {
         `cannot attach a shared object: process ${handle.pid}, which sent it, has exited or closed it (${(err as Error).message})`,
         { cause: err },
       );
+    }
+    // The handle names a descriptor number, which its sender may have closed
+    // and reused for another file since: check that what was opened is this
+    // segment (a memfd's link names it), so nothing else is mapped silently.
+    let target = '';
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      /* checked below */
+    }
+    if (!target.startsWith(`/memfd:multiproc.${handle.id} `) && target !== `/memfd:multiproc.${handle.id}`) {
+      addon.closeFd(fd);
+      throw new Error(`cannot attach a shared object: process ${handle.pid} no longer holds it (its descriptor ${handle.fd} now names ${target || 'nothing'})`);
     }
     return new Segment(handle.id, addon.mapFd(fd), fd);
   }
