@@ -110,10 +110,6 @@ export class Dispatcher {
     return this.#closed;
   }
 
-  get terminated(): boolean {
-    return this.#terminated;
-  }
-
   /** The live workers' Process objects (Python's pool._pool). */
   get workers(): Process[] {
     return this.#workers.filter((w): w is Worker => w !== null).map((w) => w.process);
