@@ -205,6 +205,42 @@ for (const method of [...methods, 'mixed'] as const) {
       for (const k of kids) await k.join();
     });
 
+    it('a notify is never taken by the notifier\'s own wait that follows it (CPython test_waitfor, 15 rounds)', { timeout: 120_000 }, async () => {
+      for (let round = 0; round < 15; round++) {
+        const cond = new Condition();
+        const shm = new SharedMemory({ create: true, size: 4 });
+        const word = new Int32Array(shm.buf.buffer, shm.buf.byteOffset, 1);
+        word[0] = -1;
+        const p = new (ctx(round).Process)({
+          target: async (cond: Condition, shm: SharedMemory) => {
+            const word = new Int32Array(shm.buf.buffer, shm.buf.byteOffset, 1);
+            await cond.acquire();
+            word[0] = 0;
+            cond.notify();
+            const ok = await cond.waitFor(() => word[0] === 4, 30_000);
+            cond.release();
+            if (!ok || word[0] !== 4) process.exit(1);
+          },
+          args: [cond, shm],
+        });
+        p.start();
+        await cond.acquire();
+        assert.equal(await cond.waitFor(() => word[0] === 0, 20_000), true, `round ${round}: the child's notify was lost`);
+        cond.release();
+        for (let i = 0; i < 4; i++) {
+          await new Promise((r) => setTimeout(r, 5));
+          await cond.withLock(() => {
+            word[0]++;
+            cond.notify();
+          });
+        }
+        await p.join();
+        assert.equal(p.exitCode, 0, `round ${round}`);
+        shm.close();
+        shm.unlink();
+      }
+    });
+
     it("a Barrier's action runs exactly once, in the last party to arrive, whichever child it is", async () => {
       const g = globalThis as { __barrierActions?: number };
       g.__barrierActions = 0;

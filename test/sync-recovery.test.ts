@@ -106,6 +106,28 @@ for (const method of [...methods, 'mixed'] as const) {
       await p.join();
     });
 
+    it('notify() skips a waiter that died inside wait() and wakes a live one', { timeout: 60_000 }, async () => {
+      const cond = new Condition();
+      const waiting = new Event();
+      const p = new (ctx(1).Process)({
+        target: async (cond: Condition, waiting: Event) => {
+          await cond.acquire();
+          waiting.set(); // still holding the lock: once the parent has it, this child is inside wait()
+          await cond.wait();
+        },
+        args: [cond, waiting],
+      });
+      p.start();
+      assert.equal(await waiting.wait(20_000), true);
+      await cond.acquire();
+      const live = cond.wait(20_000); // arrives after the child: the child is first in line
+      p[method === 'process' ? 'kill' : 'terminate']();
+      await p.join();
+      await cond.withLock(() => cond.notify());
+      assert.equal(await live, true);
+      cond.release();
+    });
+
     it('a Barrier with a party killed while waiting breaks for the others', async () => {
       const barrier = new Barrier(3);
       const p = new (ctx(1).Process)({ target: (b: Barrier) => b.waitSync(), args: [barrier] });
@@ -143,3 +165,29 @@ for (const method of [...methods, 'mixed'] as const) {
     });
   });
 }
+
+// Only a process can be stopped between being signalled and taking the signal.
+describe('recovery from dead children [process, stopped in the window]', () => {
+  it('a signal given to a waiter that dies before taking it wakes a live waiter instead', { timeout: 60_000 }, async () => {
+    const cond = new Condition();
+    const waiting = new Event();
+    const p = new (getContext('process').Process)({
+      target: (cond: Condition, waiting: Event) => {
+        cond.acquireSync();
+        waiting.set();
+        cond.waitSync();
+      },
+      args: [cond, waiting],
+    });
+    p.start();
+    assert.equal(await waiting.wait(20_000), true);
+    await cond.acquire();
+    const live = cond.wait(20_000);
+    process.kill(p.pid!, 'SIGSTOP'); // it cannot take the signal notify() gives it (it is first in line)
+    await cond.withLock(() => cond.notify());
+    p.kill();
+    await p.join();
+    assert.equal(await live, true);
+    cond.release();
+  });
+});

@@ -73,7 +73,8 @@ export class Barrier {
       if (!Number.isInteger(parties) || parties < 1) throw new RangeError('parties must be a positive integer');
       this.#words = SharedWords.allocate(TOKENS + parties, this);
       Atomics.store(this.#words.i32, PARTIES, parties);
-      this.#cond = new Condition(new Lock());
+      // Waiters at once: the parties filling this round, plus callers of the next one waiting for it to drain.
+      this.#cond = new Condition(new Lock(), (2 * parties + 8) as never);
       const action = options.action;
       this.#action = action ?? null;
       this.#actionSpec = action ? (toTaskSpec(action, 'action') as SourceTask) : null;

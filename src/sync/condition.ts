@@ -1,96 +1,179 @@
 // Condition: Python's multiprocessing.Condition over a Lock or (the default)
 // an RLock.
 //
-// One word counts both the waiters W (bits 0-14) and the signals S (bits
-// 16-30) issued for them by notify():
-//   enter   (under the lock, before releasing it)   W += 1
-//   notify(n) (under the lock)                       S += min(n, W - S), then wake that many sleepers
-//   consume (a waiter that finds S > 0)              W -= 1, S -= 1   → wait() returns true
-//   leave   (timeout with S == 0, or abort)          W -= 1           → wait() returns false
-// Invariant: 0 <= S <= W. Every change is one compareExchange of the whole
-// word, so the two counts can never be seen (or changed) out of step: a
-// waiter that times out while a signal is pending takes it (returns true)
-// rather than leaving it behind, so no stale signal can wake a later waiter
-// that nobody notified; an aborted waiter leaves a pending signal to the
-// other waiters when there are more waiters than signals, and takes it
-// otherwise. notify(n) therefore wakes exactly min(n, waiters) waiters.
+// Each waiter has a slot of its own in a table in shared memory, and
+// notify(n) signals the n oldest waiters by writing their slots, so a signal
+// always reaches a waiter that was waiting when notify() ran: one that starts
+// waiting later (the notifier itself, right after notify()) can never take it.
+// A count of signals, as this used to be, lets a new waiter consume a signal
+// meant for an earlier one, and the earlier one sleeps on for ever.
 //
-// Memory ordering: waiters register (enter) before they release the lock and
-// notify() runs while holding it, so a notify that follows a wait() in lock
-// order always counts that waiter. Sleepers sleep on the word itself with the
-// value they last read (shm/wait.ts): notify changes the word before it
-// wakes, so a sleeper either is woken or sees the new value when it goes to
-// sleep. All accesses are Atomics (sequentially consistent), which is all
-// this needs: there is no other data to order.
+// A slot's state word:  0 free · token (> 0) waiting · -token signalled,
+// where token is the waiter's liveness token (shm/liveness.ts), so a dead
+// waiter is seen: notify() skips it and frees its slot, and a signal left to
+// a waiter that died before taking it is taken by a live waiter instead (they
+// check every SLICE_MS while they sleep). Each slot also holds the waiter's
+// ticket (arrival order: notify picks the lowest tickets, first in first out)
+// and the sleepers count that wait.ts keeps next to the word slept on.
 //
-// Words: [0] W | S << 16, [1] sleepers.
+// Who changes what: enter (free → waiting) and notify (waiting → signalled)
+// run under the condition's lock; the waiter itself moves its slot back to
+// free — after taking the signal, or by compareExchange(waiting → free) on a
+// timeout or an abort; when that compareExchange fails, notify() came first
+// and the waiter took the signal (a timeout returns true) or, when aborted,
+// hands it to the next waiter once it holds the lock again. All accesses are
+// Atomics (sequentially consistent); a waiter sleeps on its own state word
+// with the value it last read, and notify() writes the word before it wakes
+// it, so the waiter either is woken or sees the new value (shm/wait.ts).
+//
+// Words: [0] next ticket, [1] slots in use so far (scans stop there),
+//        [2] capacity, then per slot [state, sleepers, ticket].
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { ProcessError } from '../errors.js';
-import { deadlineOf, runAsync, runSync, signalOf, sliceUntil, type AcquireOptions, type Operation } from '../shm/drive.js';
+import { deadlineOf, runAsync, runSync, signalOf, SLICE_MS, sliceUntil, type AcquireOptions, type Operation } from '../shm/drive.js';
+import { isDead, token } from '../shm/liveness.js';
 import { wake } from '../shm/wait.js';
 import type { BlockHandle } from '../shm/arena.js';
 import { Lock } from './lock.js';
 import { RLock } from './rlock.js';
 import { rejecting, SharedWords, type Guard } from './shared-words.js';
 
-const WORD = 0;
-const WAITER = 1;
-const SIGNAL = 1 << 16;
-const MAX_WAITERS = 0x7fff;
-const waitersOf = (v: number) => v & 0xffff;
-const signalsOf = (v: number) => v >>> 16;
+const NEXT_TICKET = 0;
+const IN_USE = 1;
+const CAPACITY = 2;
+const HEADER = 3;
+const STRIDE = 3;
+const TICKET = 2; // within a slot
+const FREE = 0;
+/** Waiters one Condition holds at once unless told otherwise (12 bytes each). */
+export const DEFAULT_CAPACITY = 1024;
 
-/** Counts this thread in as a waiter (the caller holds the lock). */
-function enter(i32: Int32Array): void {
-  if (waitersOf(Atomics.add(i32, WORD, WAITER)) >= MAX_WAITERS) {
-    Atomics.sub(i32, WORD, WAITER);
-    throw new RangeError(`a Condition supports at most ${MAX_WAITERS} waiters at once`);
+const stateAt = (slot: number) => HEADER + slot * STRIDE;
+
+/** The waiter table of one Condition. */
+class WaiterTable {
+  constructor(readonly i32: Int32Array) {}
+
+  get #inUse(): number {
+    return Atomics.load(this.i32, IN_USE);
+  }
+
+  /** Takes a free slot for this thread (the caller holds the lock); returns its state word's index. */
+  enter(): number {
+    const i32 = this.i32;
+    const me = token();
+    const capacity = Atomics.load(i32, CAPACITY);
+    for (let pass = 0; pass < 2; pass++) {
+      for (let slot = 0; slot < capacity; slot++) {
+        const at = stateAt(slot);
+        if (Atomics.compareExchange(i32, at, FREE, me) !== FREE) continue;
+        Atomics.store(i32, at + TICKET, Atomics.add(i32, NEXT_TICKET, 1));
+        if (slot >= this.#inUse) Atomics.store(i32, IN_USE, slot + 1);
+        return at;
+      }
+      this.#freeDeadSlots(); // the table is full: take back slots of waiters that died
+    }
+    throw new RangeError(`a Condition supports at most ${capacity} waiters at once`);
+  }
+
+  #freeDeadSlots(): void {
+    for (let slot = 0, n = this.#inUse; slot < n; slot++) {
+      const at = stateAt(slot);
+      const s = Atomics.load(this.i32, at);
+      if (s !== FREE && isDead(Math.abs(s))) Atomics.compareExchange(this.i32, at, s, FREE);
+    }
+  }
+
+  /** Signals up to `n` live waiters, oldest first (the caller holds the lock). */
+  notify(n: number): void {
+    const i32 = this.i32;
+    const waiting: number[] = [];
+    for (let slot = 0, used = this.#inUse; slot < used; slot++) if (Atomics.load(i32, stateAt(slot)) > 0) waiting.push(stateAt(slot));
+    if (waiting.length > n) {
+      const ticket = (at: number) => Atomics.load(i32, at + TICKET);
+      waiting.sort((a, b) => (ticket(a) - ticket(b)) | 0); // tickets wrap: compare their difference
+    }
+    for (const at of waiting) {
+      if (n <= 0) return;
+      const t = Atomics.load(i32, at);
+      if (t <= 0) continue; // left (timed out, aborted) meanwhile
+      if (isDead(t)) {
+        Atomics.compareExchange(i32, at, t, FREE);
+        continue;
+      }
+      if (Atomics.compareExchange(i32, at, t, -t) !== t) continue;
+      wake(i32, at, 1);
+      n--;
+    }
+  }
+
+  /** A signal whose waiter died before taking it: frees its slot and reports it (for a live waiter to take). */
+  takeOrphanedSignal(): boolean {
+    for (let slot = 0, used = this.#inUse; slot < used; slot++) {
+      const at = stateAt(slot);
+      const s = Atomics.load(this.i32, at);
+      if (s < 0 && isDead(-s) && Atomics.compareExchange(this.i32, at, s, FREE) === s) return true;
+    }
+    return false;
   }
 }
 
-/** Takes a signal (true) or leaves at the deadline (false); an abort leaves (see above) and rethrows. */
-function* takeSignal(i32: Int32Array, deadline: number): Operation<boolean> {
+/**
+ * Waits in slot `at` for a signal (true) or the deadline (false). An abort
+ * frees the slot and rethrows; `passOn.signal` tells whether a signal had
+ * arrived all the same, for the caller to hand on.
+ */
+function* takeSignal(table: WaiterTable, at: number, deadline: number, passOn: { signal: boolean }): Operation<boolean> {
+  const i32 = table.i32;
+  let orphansCheckAt = Date.now() + SLICE_MS;
   for (;;) {
-    const v = Atomics.load(i32, WORD);
-    if (signalsOf(v) > 0) {
-      if (Atomics.compareExchange(i32, WORD, v, v - SIGNAL - WAITER) === v) return true;
-      continue;
+    const s = Atomics.load(i32, at);
+    if (s < 0) {
+      Atomics.store(i32, at, FREE);
+      return true;
     }
-    if (Date.now() >= deadline) {
-      if (Atomics.compareExchange(i32, WORD, v, v - WAITER) === v) return false;
-      continue;
+    const now = Date.now();
+    if (now >= orphansCheckAt) {
+      orphansCheckAt = now + SLICE_MS;
+      if (table.takeOrphanedSignal()) {
+        if (Atomics.compareExchange(i32, at, s, FREE) === s) return true;
+        table.notify(1); // signalled meanwhile too: hand the orphaned signal on
+        continue;
+      }
+    }
+    if (now >= deadline) {
+      if (Atomics.compareExchange(i32, at, s, FREE) === s) return false;
+      continue; // signalled meanwhile: take it
     }
     try {
-      yield { i32, index: WORD, expected: v, ms: sliceUntil(deadline) };
+      yield { i32, index: at, expected: s, ms: sliceUntil(deadline) };
     } catch (err) {
-      leaveAborted(i32);
+      if (Atomics.compareExchange(i32, at, s, FREE) !== s) {
+        Atomics.store(i32, at, FREE);
+        passOn.signal = true;
+      }
       throw err;
     }
   }
 }
 
-function leaveAborted(i32: Int32Array): void {
-  for (;;) {
-    const v = Atomics.load(i32, WORD);
-    // Leaving with S == W would strand a signal with no waiter for it: take it instead.
-    const next = signalsOf(v) < waitersOf(v) ? v - WAITER : v - SIGNAL - WAITER;
-    if (Atomics.compareExchange(i32, WORD, v, next) !== v) continue;
-    // The wake-up meant for that signal may have reached this waiter: pass it on.
-    if (signalsOf(next) > 0) wake(i32, WORD, 1);
-    return;
-  }
-}
-
 export class Condition {
   readonly #words: SharedWords;
-  readonly #i32: Int32Array;
+  readonly #waiters: WaiterTable;
   readonly #lock: Lock;
 
-  constructor(lock?: Lock, attach?: never) {
+  /** `internal`: the words of a Condition received in a message, or (for a Barrier) how many waiters to hold. */
+  constructor(lock?: Lock, internal?: never) {
     if (lock !== undefined && !(lock instanceof Lock)) throw new TypeError('Condition(lock): lock must be a Lock or an RLock');
     this.#lock = lock ?? new RLock();
-    this.#words = attach ?? SharedWords.allocate(2, this);
-    this.#i32 = this.#words.i32;
+    const attach = internal as SharedWords | number | undefined;
+    if (attach instanceof SharedWords) this.#words = attach;
+    else {
+      const capacity = attach ?? DEFAULT_CAPACITY;
+      this.#words = SharedWords.allocate(HEADER + capacity * STRIDE, this);
+      Atomics.store(this.#words.i32, CAPACITY, capacity);
+    }
+    this.#waiters = new WaiterTable(this.#words.i32);
   }
 
   acquire(options?: AcquireOptions | number): Promise<boolean> {
@@ -123,15 +206,17 @@ export class Condition {
   /** wait() as an operation: release the lock, take a signal or time out, re-acquire. */
   *_waitOp(deadline: number): Operation<boolean> {
     this.#checkOwned('wait');
-    enter(this.#i32); // before releasing the lock: a notify() after this sees us
+    const at = this.#waiters.enter(); // before releasing the lock: a notify() after this sees us
     const depth = this.#lock._releaseAll();
+    const passOn = { signal: false };
     try {
-      return yield* takeSignal(this.#i32, deadline);
+      return yield* takeSignal(this.#waiters, at, deadline, passOn);
     } finally {
       // Not abortable (shm/drive.ts): wait() always returns holding the lock,
       // taking it over if its holder died meanwhile.
       yield* this.#lock._acquireOp(Infinity);
       this.#lock._restore(depth);
+      if (passOn.signal) this.#waiters.notify(1); // an aborted waiter's signal goes to the next one
     }
   }
 
@@ -166,13 +251,7 @@ export class Condition {
   notify(n = 1): void {
     this.#checkOwned('notify');
     if (typeof n !== 'number' || Number.isNaN(n)) throw new TypeError('notify(n): n must be a number');
-    const i32 = this.#i32;
-    for (;;) {
-      const v = Atomics.load(i32, WORD);
-      const k = Math.min(n, waitersOf(v) - signalsOf(v));
-      if (k <= 0) return;
-      if (Atomics.compareExchange(i32, WORD, v, v + k * SIGNAL) === v) return wake(i32, WORD, k);
-    }
+    this.#waiters.notify(n);
   }
 
   notifyAll(): void {
