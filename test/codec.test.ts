@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { _decode as decode, _encode as encode, getContext, ProcessError, TimeoutError, BrokenPoolError } from 'multiproc';
+import { _decode as decode, _encode as encode, getContext, Lock, ProcessError, TimeoutError, BrokenPoolError } from 'multiproc';
 import { assertNoChildrenLeftAfter, methods, tmpdir } from './helpers.ts';
 
 assertNoChildrenLeftAfter();
@@ -103,6 +103,24 @@ describe('codec', () => {
     for (const [value, message] of cases) {
       assert.throws(() => encode(value), (err: Error) => err instanceof TypeError && message.test(err.message), String(message));
     }
+  });
+
+  it('refuses a host object beside a shareable as it does alone, instead of sending it as {}', { timeout: 10_000 }, () => {
+    const lock = new Lock();
+    const cases: [unknown, RegExp][] = [
+      [[lock, new WeakMap()], /^value\[1\] \(a WeakMap\) cannot be sent/],
+      [[lock, { s: new WeakSet() }], /^value\[1\]\.s \(a WeakSet\) cannot be sent/],
+      [{ lock, p: Promise.resolve() }, /^value\.p \(a Promise\) cannot be sent/],
+      [{ lock, ref: new WeakRef(lock) }, /^value\.ref \(a WeakRef\) cannot be sent/],
+      [[lock, new Blob(['x'])], /^value\[1\] \(a Blob\) cannot be sent/],
+    ];
+    for (const [value, message] of cases) {
+      assert.throws(() => encode(value), (err: Error) => err instanceof TypeError && message.test(err.message), String(message));
+    }
+    class Point {
+      x = 1;
+    }
+    assert.deepEqual((roundTrip([lock, new Point()]) as unknown[])[1], { x: 1 }, 'a class instance still goes as a plain object');
   });
 
   it('uses the name it is given for the root', () => {

@@ -13,9 +13,11 @@
 //     compact form (several times faster than V8's serializer for them).
 //
 // Encoding first scans the value: an unsendable part (a function, a symbol, a
-// host object) is reported with a TypeError that names where it was, before
-// anything is sent, so a channel is never left half-written.
+// host object such as a WeakMap or a Promise) is reported with a TypeError
+// that names where it was, before anything is sent, so a channel is never
+// left half-written.
 import v8 from 'node:v8';
+import { types } from 'node:util';
 import { isShareable, rehydrate, shareable, type HandleData } from './handles.js';
 import { errorClasses } from '../errors.js';
 import { decodePlain, decodePlainArrayInto, encodePlain, encodePlainSlice } from './plain.js';
@@ -288,9 +290,35 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
   } else if (value instanceof Set) {
     for (const v of value) marked = scan(v, `${path} (a Set element)`, seen) || marked;
   } else {
-    for (const key of Object.keys(value)) marked = scan((value as Record<string, unknown>)[key], childPath(path, key), seen) || marked;
+    const keys = Object.keys(value);
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) checkClonable(value, keys, path);
+    for (const key of keys) marked = scan((value as Record<string, unknown>)[key], childPath(path, key), seen) || marked;
   }
   return marked;
+}
+
+/**
+ * Structured clone copies a class instance as a plain object of its own
+ * properties, but refuses a host object (a WeakMap, a WeakRef, a Promise, a
+ * Blob, ...) whatever it holds. The scan refuses it too: beside a shareable
+ * the rewrite would copy it into a plain {} silently. Host objects seldom
+ * have own properties, and serializing an object without any checks that
+ * object alone; the common ones are recognized whatever they hold.
+ */
+function checkClonable(value: object, keys: string[], path: string): void {
+  if (keys.length > 0 && !types.isProxy(value) && !types.isPromise(value) && !types.isWeakMap(value) && !types.isWeakSet(value)) return;
+  try {
+    v8.serialize(value);
+  } catch (err) {
+    throw new TypeError(`${culprit(path, value)} cannot be sent: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** `path (a WeakMap)`: a path, with the class of what is there when that says more. */
+function culprit(path: string, value: object): string {
+  const ctor = types.isProxy(value) ? 'Proxy' : value.constructor?.name;
+  return ctor && ctor !== 'Object' ? `${path} (${/^[AEIOU]/.test(ctor) ? 'an' : 'a'} ${ctor})` : path;
 }
 
 function scanErrorProps(value: object, path: string, seen: Set<object>): true {
@@ -405,8 +433,7 @@ function findUnclonable(value: unknown, path: string, seen: Set<object>): string
   try {
     v8.serialize(value);
   } catch {
-    const ctor = (value as object).constructor?.name;
-    return ctor && ctor !== 'Object' ? `${path} (a ${ctor})` : path;
+    return culprit(path, value);
   }
   return undefined;
 }
