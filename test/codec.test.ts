@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { _decode as decode, _encode as encode, getContext, Lock, ProcessError, TimeoutError, BrokenPoolError } from 'multiproc';
+import { _decode as decode, _encode as encode, EOFError, getContext, Lock, Pipe, ProcessError, TimeoutError, BrokenPoolError } from 'multiproc';
 import { assertNoChildrenLeftAfter, methods, tmpdir } from './helpers.ts';
 
 assertNoChildrenLeftAfter();
@@ -121,6 +121,21 @@ describe('codec', () => {
       x = 1;
     }
     assert.deepEqual((roundTrip([lock, new Point()]) as unknown[])[1], { x: 1 }, 'a class instance still goes as a plain object');
+  });
+
+  it('undoes what sending a Connection did when a later value fails to encode: its other end still sees EOF', { timeout: 10_000 }, () => {
+    const [a, b] = Pipe();
+    const [closed, peer] = Pipe();
+    closed.close();
+    peer.close();
+    assert.throws(() => encode([a, closed]), /cannot send a closed connection/); // fails rewriting
+    const detached = new ArrayBuffer(8);
+    structuredClone(detached, { transfer: [detached] });
+    assert.throws(() => encode([a, detached]), /value\[1\] \(an ArrayBuffer\) cannot be sent/); // fails serializing
+    a.close();
+    assert.equal(b.pollSync(0), true);
+    assert.throws(() => b.recvSync(), EOFError);
+    b.close();
   });
 
   it('uses the name it is given for the root', () => {

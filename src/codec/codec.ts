@@ -15,12 +15,14 @@
 // Encoding first scans the value: an unsendable part (a function, a symbol, a
 // host object such as a WeakMap or a Promise) is reported with a TypeError
 // that names where it was, before anything is sent, so a channel is never
-// left half-written.
+// left half-written. What sending its shareables did is undone if a message
+// still fails to encode (undo.ts).
 import v8 from 'node:v8';
 import { types } from 'node:util';
 import { isShareable, rehydrate, shareable, type HandleData } from './handles.js';
 import { errorClasses } from '../errors.js';
 import { decodePlain, decodePlainArrayInto, encodePlain, encodePlainSlice } from './plain.js';
+import { atomically } from './undo.js';
 
 const enum Tag {
   Undefined = 0,
@@ -105,19 +107,26 @@ export function encode(value: unknown, what = 'value', sabs?: SharedArrayBuffer[
       }
       break;
   }
-  const marked = scan(value, what, new Set());
-  let data = value;
-  if (marked) {
-    transferList = sabs ?? null;
-    try {
-      data = rewrite(value, new Map());
-    } finally {
-      transferList = null;
-    }
+  if (!scan(value, what, new Set())) return tagged(Tag.V8, serialize(value, value, what));
+  // Rewriting calls the shareables' [shareable](): if rewriting or
+  // serializing then fails, atomically() undoes the steps they took, and the
+  // buffers they carried are dropped.
+  const outerList = transferList;
+  const carried = sabs?.length ?? 0;
+  transferList = sabs ?? null;
+  try {
+    return tagged(Tag.Marked, atomically(() => serialize(rewrite(value, new Map()), value, what)));
+  } catch (err) {
+    if (sabs) sabs.length = carried;
+    throw err;
+  } finally {
+    transferList = outerList;
   }
-  const body = serialize(data, value, what);
+}
+
+function tagged(tag: Tag, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(1 + body.length);
-  out[0] = marked ? Tag.Marked : Tag.V8;
+  out[0] = tag;
   out.set(body, 1);
   return out;
 }

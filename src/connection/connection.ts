@@ -8,6 +8,7 @@
 // is gone raises EPIPE instead of waiting forever for room.
 import { decode, encode } from '../codec/codec.js';
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
+import { encodeUndoably, undoIfUnsent } from '../codec/undo.js';
 import { BufferTooShort, EOFError, ProcessError } from '../errors.js';
 import { lockAsync, lockSync, tryLock, unlock } from '../shm/mutex.js';
 import { Segment, type SegmentHandle } from '../shm/segment.js';
@@ -103,12 +104,24 @@ export class Connection {
   /** Sends any value the codec accepts; an unsendable one is a TypeError and nothing is sent. */
   async send(obj: unknown): Promise<void> {
     const ring = this.#writer();
-    await this.#writeMessage(ring, encode(obj, 'obj'));
+    const [bytes, undo] = encodeUndoably(() => encode(obj, 'obj'));
+    try {
+      await this.#writeMessage(ring, bytes);
+    } catch (err) {
+      undo?.(); // (EPIPE: the message was not written whole, so nobody received what it carried)
+      throw err;
+    }
   }
 
   sendSync(obj: unknown): void {
     const ring = this.#writer();
-    this.#writeMessageSync(ring, encode(obj, 'obj'));
+    const [bytes, undo] = encodeUndoably(() => encode(obj, 'obj'));
+    try {
+      this.#writeMessageSync(ring, bytes);
+    } catch (err) {
+      undo?.();
+      throw err;
+    }
   }
 
   async #writeMessage(ring: Ring, bytes: Uint8Array): Promise<void> {
@@ -254,13 +267,20 @@ export class Connection {
 
   [shareable](): HandleData {
     if (this.#closed) throw new ProcessError('cannot send a closed connection');
-    // Pending until the receiver attaches, so the other end sees no EOF meanwhile.
-    if (this.#read) Atomics.add(this.#read.header, READER_PENDING, 1);
-    if (this.#write) Atomics.add(this.#write.header, WRITER_PENDING, 1);
+    const read = this.#read;
+    const write = this.#write;
     const data: ConnectionHandle = {
-      read: this.#read?.segment.toHandle('a Connection') ?? null,
-      write: this.#write?.segment.toHandle('a Connection') ?? null,
+      read: read?.segment.toHandle('a Connection') ?? null,
+      write: write?.segment.toHandle('a Connection') ?? null,
     };
+    // Pending until the receiver attaches, so the other end sees no EOF
+    // meanwhile; no longer pending if the message is not sent after all.
+    if (read) Atomics.add(read.header, READER_PENDING, 1);
+    if (write) Atomics.add(write.header, WRITER_PENDING, 1);
+    undoIfUnsent(() => {
+      if (read) Atomics.sub(read.header, READER_PENDING, 1);
+      if (write) Atomics.sub(write.header, WRITER_PENDING, 1);
+    });
     return { type: 'multiproc.Connection', data };
   }
 

@@ -17,6 +17,7 @@ import { ProcessError, RemoteError } from '../errors.js';
 import { isDead, token } from '../shm/liveness.js';
 import { Ring, WORD_A, WORD_B } from '../queues/ring.js';
 import type { Segment } from '../shm/segment.js';
+import { encodeUndoably } from '../codec/undo.js';
 import { decodeResponse, encodeRequest, Kind, responseCallOf, type Response } from './protocol.js';
 import { readNow, spinForData, writeSync } from './ring-io.js';
 import { BusyWindow } from './busy-loop.js';
@@ -92,12 +93,9 @@ export abstract class ManagerClient {
   /** call() that throws an unsendable argument's TypeError (or a gone server's error) at once, having sent nothing. */
   start(oid: number, method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
     signal?.throwIfAborted();
-    const call = this.#callId();
-    const bytes = this.#request(call, oid, method, args);
-    this.check();
     let pending!: Pending;
     const done = new Promise((resolve, reject) => (pending = { resolve, reject, signal }));
-    this.#send(call, bytes, pending);
+    const call = this.#post(oid, method, args, pending);
     if (signal) this.#cancelOnAbort(call, pending, signal);
     this.awaitReplies();
     return done;
@@ -119,6 +117,24 @@ export abstract class ManagerClient {
     pending.reject = (e) => (forget(), reject(e));
   }
 
+  /**
+   * Encodes and posts a call's request, its answer awaited by `pending`, and
+   * returns its id. An unsendable argument, or a server known to be gone,
+   * throws: then nothing its arguments carry stays in flight.
+   */
+  #post(oid: number, method: string, args: unknown[], pending: Pending): number {
+    const call = this.#callId();
+    const [bytes, undo] = encodeUndoably(() => this.#request(call, oid, method, args));
+    try {
+      this.check();
+      this.#send(call, bytes, pending);
+    } catch (err) {
+      undo?.();
+      throw err;
+    }
+    return call;
+  }
+
   /** Posts a call's request, its answer awaited by `pending`. */
   #send(call: number, bytes: Uint8Array, pending: Pending): void {
     this.calls.set(call, pending);
@@ -133,11 +149,8 @@ export abstract class ManagerClient {
   /** call() that blocks this thread until the answer comes. */
   callSync(oid: number, method: string, args: unknown[], signal?: AbortSignal): unknown {
     signal?.throwIfAborted(); // (nothing can abort a thread that is blocked)
-    const call = this.#callId();
-    const bytes = this.#request(call, oid, method, args);
-    this.check();
     let outcome: { ok: boolean; value: unknown } | null = null;
-    this.#send(call, bytes, { resolve: (value) => (outcome = { ok: true, value }), reject: (value) => (outcome = { ok: false, value }) });
+    this.#post(oid, method, args, { resolve: (value) => (outcome = { ok: true, value }), reject: (value) => (outcome = { ok: false, value }) });
     this.waitSync(() => outcome !== null);
     const o = outcome as unknown as { ok: boolean; value: unknown };
     if (!o.ok) throw o.value;

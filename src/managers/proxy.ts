@@ -12,6 +12,7 @@
 // it is garbage collected.
 import { inspect } from 'node:util';
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
+import { undoIfUnsent } from '../codec/undo.js';
 import { ProcessError } from '../errors.js';
 import { toTaskSpec } from '../process/task.js';
 import { AsyncResult, type ResultCallbacks } from '../pool/async-result.js';
@@ -92,7 +93,13 @@ class ProxyCore {
     this.#check();
     const c = this.client;
     if (c instanceof Promise) throw new ProcessError('a proxy of a remote manager can be sent on once its connection is up: make one call first');
-    c.postOneWay(Kind.Incref, this.ref.oid); // before the message carrying it: the receiver's Adopt comes later
+    const oid = this.ref.oid;
+    c.postOneWay(Kind.Incref, oid); // before the message carrying it: the receiver's Adopt comes later
+    // Not sent after all: the reference in flight comes back here and is given back, as a receiver would.
+    undoIfUnsent(() => {
+      c.postOneWay(Kind.Adopt, oid);
+      c.postOneWay(Kind.Decref, oid);
+    });
     const data: ProxyHandle = { manager: c.info, ref: this.ref };
     return { type: 'multiproc.ManagerProxy', data };
   }

@@ -20,6 +20,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Listener, type Address } from '../connection/listener.js';
 import type { SocketConnection } from '../connection/socket-connection.js';
 import { shareable, type HandleData } from '../codec/handles.js';
+import { undoIfUnsent } from '../codec/undo.js';
 import { isDead, token } from '../shm/liveness.js';
 import { tryLock, unlock } from '../shm/mutex.js';
 import { PUT_MUTEX, Ring } from '../queues/ring.js';
@@ -474,6 +475,7 @@ export class Server {
     const entry = this.#objects.get(oid);
     if (!entry) throw new TypeError(`shared object ${oid} no longer exists`);
     entry.refs++;
+    undoIfUnsent(() => this._decref(SELF, oid)); // (the message carrying it was not sent)
     const ref: ProxyRef = { oid, typeid: entry.typeid, exposed: [...entry.exposed] };
     // In a reply, the receiving client reaches this server already; anywhere else the proxy carries where it is.
     return { type: 'multiproc.ManagerProxy', data: { manager: encodingReply ? null : this.info, ref } };

@@ -2,6 +2,7 @@
 // settles its AsyncResult exactly once, and cancels what is left of it when
 // it ends early (an error, a signal, a timeout).
 import { decodeInto, encode, encodeReserved, encodeSlice } from '../codec/codec.js';
+import { encodeUndoably } from '../codec/undo.js';
 import { TimeoutError } from '../errors.js';
 import { AsyncResult, checkTimeout, runCallback, type ResultCallbacks } from './async-result.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -133,7 +134,11 @@ export function encodeChunk(fn: ShippedFn, items: unknown[], start: number, end:
   try {
     return encodeSlice(items, start, end, 'items', taskReserve(fn), true);
   } catch (err) {
-    for (let i = start; i < end; i++) encode(items[i], `items[${base + i}]`); // throws the precise error
+    // Throws the precise error; what the items encoded before it carry is undone.
+    const [, undo] = encodeUndoably(() => {
+      for (let i = start; i < end; i++) encode(items[i], `items[${base + i}]`);
+    });
+    undo?.();
     throw err;
   }
 }

@@ -3,6 +3,7 @@
 import { inspect } from 'node:util';
 import type { ResourceLimits } from 'node:worker_threads';
 import { encode } from '../codec/codec.js';
+import { encodeUndoably } from '../codec/undo.js';
 import { contextMethod, type ContextLike, type StartMethod } from '../context.js';
 import { ProcessError } from '../errors.js';
 import type { ChildBackend, RunPayload } from './backend.js';
@@ -107,25 +108,22 @@ export class Process implements ChildRecord {
     if (this.#target === undefined) throw new ProcessError('Process has no target: pass { target } to new Process()');
     if (this.#method === 'process') requireNative("the 'process' context");
     const spec: TaskSpec = toTaskSpec(this.#target);
-    // Encode before anything starts: an unsendable argument fails here and starts nothing.
+    // Encode before anything starts: an unsendable argument fails here and
+    // starts nothing, and nothing the arguments carry stays in flight.
     const sabs: SharedArrayBuffer[] | undefined = this.#method === 'thread' ? [] : undefined;
-    const payload: RunPayload = {
-      task: spec,
-      args: encode(this.#args, 'args', sabs),
-      kwargs: this.#kwargs === undefined ? undefined : encode(this.#kwargs, 'kwargs', sabs),
-      name: this.#name,
-      identity: this.#identity,
-      daemon: this.#daemon,
-      startMethod: this.#method,
-      parent: { name: state.self.name, pid: state.self.pid, ident: state.self.ident },
-      liveness: livenessSegment(),
-      entry: state.entry,
-      argv: process.argv,
-      env: { ...process.env },
-      cwd: process.cwd(),
-    };
-    const encoded = encode(payload, 'process arguments', sabs);
-    const child = acquireBackend(this.#method, this.#resourceLimits);
+    const [[args, kwargs], undo] = encodeUndoably(() => [
+      encode(this.#args, 'args', sabs),
+      this.#kwargs === undefined ? undefined : encode(this.#kwargs, 'kwargs', sabs),
+    ]);
+    let child: ChildBackend;
+    let encoded: Uint8Array;
+    try {
+      encoded = encode(this.#payload(spec, args, kwargs), 'process arguments', sabs);
+      child = acquireBackend(this.#method, this.#resourceLimits);
+    } catch (err) {
+      undo?.();
+      throw err;
+    }
     this.#child = child;
     child.setKeepsParentAlive(!this.#daemon);
     child.run({ type: 'multiproc:run', payload: encoded, sabs });
@@ -138,6 +136,24 @@ export class Process implements ChildRecord {
       this.#exitCode ??= code;
       state.children.delete(this);
     });
+  }
+
+  #payload(task: TaskSpec, args: Uint8Array, kwargs: Uint8Array | undefined): RunPayload {
+    return {
+      task,
+      args,
+      kwargs,
+      name: this.#name,
+      identity: this.#identity,
+      daemon: this.#daemon,
+      startMethod: this.#method,
+      parent: { name: state.self.name, pid: state.self.pid, ident: state.self.ident },
+      liveness: livenessSegment(),
+      entry: state.entry,
+      argv: process.argv,
+      env: { ...process.env },
+      cwd: process.cwd(),
+    };
   }
 
   /** Resolves when the process has ended, or after `timeout` ms (then exitCode is still null). */
