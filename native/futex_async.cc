@@ -1,5 +1,6 @@
 // futexWaitAsync / futexWaitAsyncCancel: futex waits (see futex.cc) that do
 // not block the JS thread; the callback runs later on its event loop.
+// futexAsyncMode() says which of the two backends below this process uses.
 //
 // Design: per Environment (main thread or worker) a State owns up to
 // ceil(pending / 127) waiter threads ("shards"). Each sleeps in one
@@ -8,42 +9,64 @@
 // control word, so the shard re-reads the set. Results go to State::completed
 // and reach JS through one uv_async_t; callbacks run on the event loop.
 //
+// futex_waitv is Linux >= 5.16. Where the probe (WaitvSupported) fails --
+// ENOSYS on older kernels, EPERM under a seccomp filter that does not know it
+// -- or MULTIPROC_FUTEX_FALLBACK=1 is set, waits go instead to a pool of
+// threads sleeping in classic FUTEX_WAIT, one wait each (futex_fallback.cc).
+// Everything else here -- tokens, results, callbacks, ref, teardown -- is the
+// same for both; the shard-specific parts are marked "waitv mode".
+//
 // Invariants (all guarded by State::mu unless noted):
 //  I1. Each token gets exactly one result: an Entry is in `live` iff it is
 //      pending; Complete() is the only way out of `live` and queues the result.
 //  I2. An Entry (and the BackingStore it holds, so the word stays mapped) is
-//      destroyed only by its shard's thread, at the top of its loop, when no
-//      futex_waitv of that thread is reading the word; or at teardown after
-//      the threads are joined.
-//  I3. A shard sleeps on at most FUTEX_WAITV_MAX - 1 = 127 pending words
-//      (Shard::pending counts them); more waits get more shards.
-//  I4. Shard::ctl changes only under mu, and the thread reads it under mu
-//      before sleeping; so any set change after that read makes its
+//      destroyed only by the thread that waits on it, when no futex call of
+//      that thread is reading the word; or at teardown after the threads are
+//      joined. (Fallback mode: an interrupter copies the BackingStore first.)
+//  I3. (waitv mode) A shard sleeps on at most FUTEX_WAITV_MAX - 1 = 127
+//      pending words (Shard::pending counts them); more waits get more shards.
+//  I4. (waitv mode) Shard::ctl changes only under mu, and the thread reads it
+//      under mu before sleeping; so any set change after that read makes its
 //      futex_waitv return at once (EAGAIN on the control word) or wakes it.
 //  I5. The uv_async_t is ref'd iff some callback is registered (JS thread
 //      only): pending waits keep the loop alive, an idle program exits.
-//  I6. No thread calls uv_async_send after shutdown: teardown sets shutdown,
-//      joins every shard, and only then closes the handle.
-#include <pthread.h>
-#include <signal.h>
+//  I6. The uv_async_t is closed only after every waiter thread is joined, so
+//      no uv_async_send can reach a closed handle: teardown sets shutdown,
+//      ends and joins every thread, and only then closes the handle.
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <uv.h>
 
 #include <atomic>
 #include <cerrno>
 #include <climits>
-#include <memory>
-#include <mutex>
-#include <system_error>
-#include <thread>
-#include <unordered_map>
-#include <utility>
-#include <vector>
+#include <cstdlib>
+#include <cstring>
 
-#include "futex.h"
+#include "futex_async.h"
 
 namespace multiproc {
+namespace futex {
+
+// waitv mode.
+struct Shard {
+  State* state;
+  std::thread thread;
+  std::atomic<uint32_t> ctl{0};                  // control futex word (I4)
+  bool sleeping = false;                         // in (or about to enter) futex_waitv
+  size_t pending = 0;                            // entries not done (I3)
+  std::vector<std::unique_ptr<Entry>> entries;   // pending + done-not-yet-reaped
+};
+
+// Requires mu. The one exit from `live` (I1).
+void Complete(State* s, Entry* e, const char* result) {
+  e->done = true;
+  if (e->shard != nullptr) e->shard->pending--;
+  s->live.erase(e->token);
+  s->completed.emplace_back(e->token, result);
+}
+
+}  // namespace futex
+
 namespace {
 
 using namespace futex;  // NOLINT
@@ -53,61 +76,6 @@ using v8::Local;
 using v8::Value;
 
 constexpr size_t kMaxPerShard = FUTEX_WAITV_MAX - 1;  // slot 0 is the control word
-constexpr int64_t kNever = INT64_MAX;
-
-struct Shard;
-
-struct Entry {
-  uint64_t token;
-  std::shared_ptr<v8::BackingStore> store;  // keeps `addr` mapped (I2)
-  uint32_t* addr;
-  uint32_t expected;
-  int64_t deadline;  // CLOCK_MONOTONIC ns, or kNever
-  Shard* shard;
-  bool done = false;  // a result was queued (I1)
-};
-
-struct State;
-
-struct Shard {
-  State* state;
-  std::thread thread;
-  std::atomic<uint32_t> ctl{0};                  // control futex word (I4)
-  bool sleeping = false;                         // in (or about to enter) futex_waitv
-  size_t pending = 0;                            // entries not done (I3)
-  std::vector<std::unique_ptr<Entry>> entries;   // pending + done-not-yet-reaped
-  void Run();
-};
-
-struct State {
-  Isolate* isolate;
-  v8::Global<v8::Context> context;
-  node::AsyncCleanupHookHandle cleanup_handle;
-  void (*cleanup_done)(void*) = nullptr;
-  void* cleanup_arg = nullptr;
-
-  // Shared with the shard threads; guarded by mu.
-  std::mutex mu;
-  bool shutdown = false;
-  std::vector<std::unique_ptr<Shard>> shards;  // never shrinks before teardown
-  std::unordered_map<uint64_t, Entry*> live;    // pending entries by token (I1)
-  std::vector<std::pair<uint64_t, const char*>> completed;
-
-  // JS thread only.
-  uv_async_t async;
-  bool async_ready = false;
-  bool closing = false;
-  uint64_t next_token = 0;
-  std::unordered_map<uint64_t, v8::Global<v8::Function>> callbacks;
-};
-
-// Requires mu. The one exit from `live` (I1).
-void Complete(State* s, Entry* e, const char* result) {
-  e->done = true;
-  e->shard->pending--;
-  s->live.erase(e->token);
-  s->completed.emplace_back(e->token, result);
-}
 
 // Requires mu. Makes the shard re-read its set (I4); returns whether the
 // caller must FUTEX_WAKE its control word after unlocking.
@@ -119,8 +87,8 @@ void WakeCtl(Shard* sh) {
   syscall(SYS_futex, &sh->ctl, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
-void Shard::Run() {
-  State* s = state;
+void RunShard(Shard* sh) {
+  State* s = sh->state;
   futex_waitv waits[FUTEX_WAITV_MAX];
   Entry* snap[FUTEX_WAITV_MAX];  // snap[i] waits on waits[i]; i >= 1
   bool notify = false;           // results were queued: poke the JS thread
@@ -132,12 +100,12 @@ void Shard::Run() {
     // mu -> RegistryMutex, and shm.cc never takes mu.
     int64_t now = NowNs(), nearest = kNever;
     unsigned n = 1;
-    for (size_t i = 0; i < entries.size();) {
-      Entry* e = entries[i].get();
+    for (size_t i = 0; i < sh->entries.size();) {
+      Entry* e = sh->entries[i].get();
       if (!e->done && e->deadline <= now) Complete(s, e, "timed-out"), notify = true;
       if (e->done) {
-        entries[i] = std::move(entries.back());
-        entries.pop_back();
+        sh->entries[i] = std::move(sh->entries.back());
+        sh->entries.pop_back();
         continue;
       }
       if (e->deadline < nearest) nearest = e->deadline;
@@ -147,16 +115,16 @@ void Shard::Run() {
     }
     // Read under mu (I4): a change made after this makes the wait below fail
     // with EAGAIN, or wakes it.
-    waits[0] = {ctl.load(std::memory_order_relaxed), reinterpret_cast<uintptr_t>(&ctl),
+    waits[0] = {sh->ctl.load(std::memory_order_relaxed), reinterpret_cast<uintptr_t>(&sh->ctl),
                 kFutex32 | kFutexPrivate, 0};
-    sleeping = true;
+    sh->sleeping = true;
     lock.unlock();
-    if (notify) uv_async_send(&s->async), notify = false;  // not shut down yet (I6)
+    if (notify) uv_async_send(&s->async), notify = false;  // handle still open (I6)
     timespec ts = {static_cast<time_t>(nearest / 1000000000), static_cast<long>(nearest % 1000000000)};
     long rc = FutexWaitv(waits, n, nearest == kNever ? nullptr : &ts);
     int err = errno;
     lock.lock();
-    sleeping = false;
+    sh->sleeping = false;
     // Entries in snap[] are still alive: only this thread destroys them (I2).
     if (rc > 0 || (rc < 0 && err == EAGAIN)) {
       // rc > 0: waits[rc] was woken. futex_waitv reports only one index even
@@ -197,9 +165,20 @@ bool WaitvSupported() {
     uint32_t word = 0;
     futex_waitv w = {1, reinterpret_cast<uintptr_t>(&word), kFutex32 | kFutexPrivate, 0};
     k = (FutexWaitv(&w, 1, nullptr) < 0 && errno == EAGAIN) ? 1 : -1;  // 0 != 1: returns at once
-    known.store(k, std::memory_order_relaxed);
+    known.store(k, std::memory_order_relaxed);  // a racing probe stores the same
   }
   return k > 0;
+}
+
+// Whether async waits use futex_fallback.cc: MULTIPROC_FUTEX_FALLBACK=1, or
+// no usable futex_waitv. Decided once per process (a function-local static:
+// initialized exactly once, thread-safely), at the addon's first load.
+bool UseFallback() {
+  static const bool fallback = [] {
+    const char* forced = getenv("MULTIPROC_FUTEX_FALLBACK");
+    return (forced != nullptr && strcmp(forced, "1") == 0) || !WaitvSupported();
+  }();
+  return fallback;
 }
 
 // JS thread. Keeps the loop alive iff a callback is pending (I5).
@@ -233,6 +212,7 @@ void OnAsync(uv_async_t* handle) {
     if (s->closing || isolate->IsExecutionTerminating()) return;
   }
   UpdateRef(s);
+  if (s->pool != nullptr) FallbackReap(s);  // `pool` is set and cleared by this thread only
 }
 
 // futexWaitAsync(sab, byteOffset, expected, timeoutMs, callback) -> token
@@ -246,7 +226,6 @@ void FutexWaitAsync(const FunctionCallbackInfo<Value>& args) {
     return;
   if (!args[4]->IsFunction()) return Throw(isolate, false, "callback must be a function");
   if (s->closing) return Throw(isolate, false, "the environment is shutting down");
-  if (!WaitvSupported()) return ThrowErrno(isolate, "futex_waitv (Linux >= 5.16 needed)", ENOSYS);
   if (!s->async_ready) {
     int rc = uv_async_init(node::GetCurrentEventLoop(isolate), &s->async, OnAsync);
     if (rc != 0) return ThrowErrno(isolate, "uv_async_init", -rc);
@@ -262,8 +241,15 @@ void FutexWaitAsync(const FunctionCallbackInfo<Value>& args) {
   Shard* wake = nullptr;
   {
     std::lock_guard<std::mutex> lock(s->mu);
+    int64_t deadline = ns < 0 ? kNever : NowNs() + ns;
     if (now != nullptr) {
       s->completed.emplace_back(token, now);
+    } else if (UseFallback()) {
+      auto e = std::unique_ptr<Entry>(new Entry{token, std::move(word.store), word.addr, expected, deadline});
+      Entry* raw = e.get();
+      int err = FallbackAdd(s, std::move(e));
+      if (err != 0) return ThrowErrno(isolate, "futexWaitAsync: thread", err);
+      s->live[token] = raw;
     } else {
       Shard* sh = nullptr;
       for (auto& candidate : s->shards)
@@ -271,22 +257,12 @@ void FutexWaitAsync(const FunctionCallbackInfo<Value>& args) {
       if (sh == nullptr) {  // all full (or none yet): one more thread (I3)
         auto fresh = std::make_unique<Shard>();
         fresh->state = s;
-        // The thread inherits our signal mask: block everything so that
-        // process signals are handled by Node's threads, not by this one.
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        try {
-          fresh->thread = std::thread(&Shard::Run, fresh.get());  // blocks on mu at first
-        } catch (const std::system_error& e) {
-          pthread_sigmask(SIG_SETMASK, &old, nullptr);
-          return ThrowErrno(isolate, "futexWaitAsync: thread", e.code().value());
-        }
-        pthread_sigmask(SIG_SETMASK, &old, nullptr);
-        sh = fresh.get();
+        Shard* raw = fresh.get();
+        int err = StartThread(&fresh->thread, [raw] { RunShard(raw); });  // it blocks on mu at first
+        if (err != 0) return ThrowErrno(isolate, "futexWaitAsync: thread", err);
+        sh = raw;
         s->shards.push_back(std::move(fresh));
       }
-      int64_t deadline = ns < 0 ? kNever : NowNs() + ns;
       sh->entries.push_back(std::unique_ptr<Entry>(
           new Entry{token, std::move(word.store), word.addr, expected, deadline, sh}));
       sh->pending++;
@@ -309,17 +285,27 @@ void FutexWaitAsyncCancel(const FunctionCallbackInfo<Value>& args) {
   double t = args[0].As<v8::Number>()->Value();
   if (!(t >= 1 && t <= 9007199254740992.0)) return args.GetReturnValue().Set(false);
   Shard* wake = nullptr;
+  uint32_t* interrupt = nullptr;
+  std::shared_ptr<v8::BackingStore> keep;  // keeps `interrupt` mapped until it is done (I2)
   {
     std::lock_guard<std::mutex> lock(s->mu);
     auto it = s->live.find(static_cast<uint64_t>(t));
     if (it == s->live.end()) return args.GetReturnValue().Set(false);
     Entry* e = it->second;
     Complete(s, e, "cancelled");
-    // Wake the shard so it reaps the entry (dropping its BackingStore) and
-    // stops waiting on the word.
-    if (Bump(e->shard)) wake = e->shard;
+    // Wake the thread that sleeps on it, so it reaps the entry (dropping its
+    // BackingStore) and stops waiting on the word. waitv mode: its shard.
+    // Fallback mode: its own thread, if asleep; else it is queued, or its
+    // thread is awake and will see `done` under mu.
+    if (e->shard != nullptr) {
+      if (Bump(e->shard)) wake = e->shard;
+    } else if (e->asleep) {
+      interrupt = e->addr;
+      keep = e->store;
+    }
   }
   if (wake != nullptr) WakeCtl(wake);
+  if (interrupt != nullptr) FallbackInterrupt(interrupt, keep);
   uv_async_send(&s->async);
   args.GetReturnValue().Set(true);
 }
@@ -346,6 +332,7 @@ void Cleanup(void* arg, void (*done)(void*), void* done_arg) {
   }
   for (Shard* sh : wake) WakeCtl(sh), sh->thread.join();  // I6
   s->shards.clear();     // entries and their BackingStores; no thread left
+  FallbackShutdown(s);   // the same for the fallback's threads (I6)
   s->callbacks.clear();  // Globals are reset on the JS thread, isolate alive
   s->context.Reset();
   if (!s->async_ready) return Finish(s);
@@ -353,10 +340,17 @@ void Cleanup(void* arg, void (*done)(void*), void* done_arg) {
            [](uv_handle_t* h) { Finish(static_cast<State*>(h->data)); });
 }
 
+// futexAsyncMode() -> 'waitv' | 'fallback': how this process's async waits
+// sleep (see the top of this file).
+void FutexAsyncMode(const FunctionCallbackInfo<Value>& args) {
+  args.GetReturnValue().Set(ResultString(args.GetIsolate(), UseFallback() ? "fallback" : "waitv"));
+}
+
 }  // namespace
 
 void InitFutexAsync(Local<v8::Context> context, Local<v8::Object> exports) {
   Isolate* isolate = context->GetIsolate();
+  UseFallback();  // reads the environment now, at load, rather than at some later wait
   // One State per load of the addon in an Environment; freed by Cleanup.
   State* s = new State;
   s->isolate = isolate;
@@ -365,6 +359,7 @@ void InitFutexAsync(Local<v8::Context> context, Local<v8::Object> exports) {
   Local<v8::External> data = v8::External::New(isolate, s);
   SetMethod(context, exports, "futexWaitAsync", FutexWaitAsync, data);
   SetMethod(context, exports, "futexWaitAsyncCancel", FutexWaitAsyncCancel, data);
+  SetMethod(context, exports, "futexAsyncMode", FutexAsyncMode);
 }
 
 }  // namespace multiproc

@@ -3,7 +3,9 @@
 // The addon is optional for the 'thread' context (plain SharedArrayBuffers and
 // Atomics suffice between threads of one process) and required for the
 // 'process' context. Set MULTIPROC_NO_ADDON=1 to hide it (tests use this to
-// exercise the addon-less path).
+// exercise the addon-less path). MULTIPROC_FUTEX_FALLBACK=1 makes its async
+// waits use the backend for kernels without futex_waitv (< 5.16), which is
+// otherwise chosen only there (native/futex_fallback.cc; futexAsyncMode()).
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -64,6 +66,12 @@ export interface NativeAddon {
   ): number;
   /** Cancels a pending async wait: true if it was pending (its callback then gets 'cancelled'), false if already settled. */
   futexWaitAsyncCancel(token: number): boolean;
+  /**
+   * How async waits sleep in this process: 'waitv' (futex_waitv, Linux >= 5.16: a few threads for all
+   * waits) or 'fallback' (classic futex, a thread per pending wait: older kernels, or
+   * MULTIPROC_FUTEX_FALLBACK=1, read once per process when the addon loads).
+   */
+  futexAsyncMode(): 'waitv' | 'fallback';
 }
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
