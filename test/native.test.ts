@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
+import os from 'node:os';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -235,6 +236,14 @@ test('futex_wait_returns_not_equal_when_the_word_differs', () => {
   assert.equal(addon.futexWait(sab, 8, -1, 0), 'timed-out');
   assert.equal(addon.futexWake(sab, 4, Infinity), 0);
   addon.closeFd(fd);
+});
+
+test('async_waits_use_futex_waitv_from_linux_5_16_unless_MULTIPROC_FUTEX_FALLBACK_is_1', () => {
+  // test/futex-fallback.test.ts runs this file with the switch on.
+  const [major, minor] = os.release().split('.').map(Number);
+  const hasWaitv = major > 5 || (major === 5 && minor >= 16);
+  const forced = process.env.MULTIPROC_FUTEX_FALLBACK === '1';
+  assert.equal(addon.futexAsyncMode(), forced || !hasWaitv ? 'fallback' : 'waitv');
 });
 
 test('futex_calls_validate_buffer_and_offset', () => {
