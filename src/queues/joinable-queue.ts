@@ -17,9 +17,14 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     Atomics.add(this.ring.header, WORD_B, 1);
   }
 
-  protected override lostItem(counted: boolean): void {
-    super.lostItem(counted);
-    this.taskDone(); // nobody will process it
+  /** An item will never be got: nobody will process it. */
+  protected override lostItem(): void {
+    const h = this.ring.header;
+    for (let n = Atomics.load(h, WORD_B); n > 0; n = Atomics.load(h, WORD_B)) {
+      if (Atomics.compareExchange(h, WORD_B, n, n - 1) !== n) continue;
+      if (n === 1) wake(h, WORD_B);
+      return;
+    }
   }
 
   /** Marks one item as processed; RangeError when called more times than items were put. */
@@ -35,15 +40,23 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     }
   }
 
-  /** Resolves when every item put has been marked done. */
+  /**
+   * Resolves when every item put has been marked done. Items that died with
+   * their producer (in its buffer or half-written) or inside a consumer's
+   * get() never come, and stop counting (checked every 100 ms).
+   */
   async join(): Promise<void> {
     const h = this.ring.header;
-    for (let n = Atomics.load(h, WORD_B); n > 0; n = Atomics.load(h, WORD_B)) await waitAsync(h, WORD_B, n, 100);
+    for (let n = Atomics.load(h, WORD_B); n > 0; n = Atomics.load(h, WORD_B)) {
+      if (!(await waitAsync(h, WORD_B, n, 100)) || Atomics.load(h, WORD_B) === n) this.reapDead();
+    }
   }
 
   joinSync(): void {
     const h = this.ring.header;
-    for (let n = Atomics.load(h, WORD_B); n > 0; n = Atomics.load(h, WORD_B)) waitSync(h, WORD_B, n, 100);
+    for (let n = Atomics.load(h, WORD_B); n > 0; n = Atomics.load(h, WORD_B)) {
+      if (!waitSync(h, WORD_B, n, 100) || Atomics.load(h, WORD_B) === n) this.reapDead();
+    }
   }
 }
 

@@ -10,18 +10,20 @@
 // The ring's word A counts items not yet got: it is qsize(). A bounded queue
 // (maxsize > 0) counts an item when put() accepts it and waits while the count
 // is at maxsize (Python's BoundedSemaphore); an unbounded one counts an item
-// once it is in the ring, so a producer killed between the two never leaves a
-// phantom item behind. Items are encoded before anything is
+// once it is in the ring. accounting.ts keeps the counts right when a producer
+// or a consumer dies at any point. Items are encoded before anything is
 // touched, so an unsendable item fails put() with a TypeError and leaves the
 // queue exactly as it was.
 import { decode, encode } from '../codec/codec.js';
+import { encodeUndoably } from '../codec/undo.js';
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { Empty, Full, ProcessError } from '../errors.js';
 import { isHeldByMe, lockAsync, lockSync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
 import { Segment, type SegmentHandle } from '../shm/segment.js';
-import { waitAsync, waitSync, wake } from '../shm/wait.js';
+import { waitAsync, waitSync } from '../shm/wait.js';
 import { state } from '../process/state.js';
 import { checkOptions, deadlineOf, msLeft, type BlockingOptions } from './options.js';
+import { ItemCounts } from './accounting.js';
 import { GET_MUTEX, PUT_MUTEX, Ring, WORD_A } from './ring.js';
 
 export interface QueueOptions {
@@ -37,6 +39,7 @@ const attached = new Map<string, WeakRef<Queue<unknown>>>();
 
 export class Queue<T = unknown> implements AsyncIterable<T> {
   protected readonly ring: Ring;
+  readonly #counts: ItemCounts;
   readonly #maxsize: number;
   readonly #pending: Uint8Array[] = [];
   #feeder: Promise<void> | null = null;
@@ -49,7 +52,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (typeof maxsize !== 'number' || Number.isNaN(maxsize)) throw new TypeError('maxsize must be a number');
     this.#maxsize = maxsize > 0 ? Math.floor(maxsize) : 0;
     this.ring = (options as { ring?: Ring }).ring ?? Ring.create(options.bufferSize ?? DEFAULT_BUFFER);
-    this.ring.onOrphanMessage = () => this.lostItem(true);
+    this.#counts = new ItemCounts(this.ring, this.#maxsize > 0, () => this.lostItem());
     attached.set(this.ring.segment.id, new WeakRef(this as Queue<unknown>));
   }
 
@@ -62,24 +65,31 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   async put(item: T, options?: BlockingOptions): Promise<void> {
     this.#checkOpen();
     const opts = checkOptions(options);
-    const bytes = encode(item, 'item');
-    if (!this.#tryAccept() && !(await this.#acceptAsync(opts))) throw new Full();
+    const [bytes, undo] = encodeUndoably(() => encode(item, 'item'));
+    if (!this.#tryAccept() && !(await this.#acceptAsync(opts))) {
+      undo?.(); // the item was not sent: a Connection or proxy in it is as before
+      throw new Full();
+    }
     this.accepted();
-    this.#send(bytes);
+    await this.#send(bytes);
   }
 
   putSync(item: T, options?: BlockingOptions): void {
     this.#checkOpen();
     const opts = checkOptions(options);
-    const bytes = encode(item, 'item');
-    if (!this.#tryAccept() && !this.#acceptSync(opts)) throw new Full();
+    const [bytes, undo] = encodeUndoably(() => encode(item, 'item'));
+    if (!this.#tryAccept() && !this.#acceptSync(opts)) {
+      undo?.();
+      throw new Full();
+    }
     this.accepted();
-    if (this.#pending.length > 0) this.#queueLocally(bytes); // keep FIFO behind buffered items
+    if (this.#pending.length > 0) this.#queueLocally(bytes); // keep FIFO behind buffered items (this thread has a slot)
     else {
       this.#locked(lockSync(this.ring.header, PUT_MUTEX));
       try {
+        this.#counts.beginWrite(bytes, false);
         this.ring.writeSync(bytes);
-        this.#published(1);
+        this.#counts.endWrite();
       } finally {
         unlock(this.ring.header, PUT_MUTEX);
       }
@@ -93,52 +103,43 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Hook for JoinableQueue: an item was accepted. */
   protected accepted(): void {}
 
-  /** Items reached the ring: an unbounded queue counts them now (see the top). */
-  #published(n: number): void {
-    if (this.#maxsize === 0) Atomics.add(this.ring.header, WORD_A, n);
-  }
+  /** Hook for JoinableQueue: an accepted item will never be got (its writer or reader died). */
+  protected lostItem(): void {}
 
-  /**
-   * An accepted item will never be delivered (its writer or reader died
-   * mid-message): uncount it, if it was counted — a bounded queue counts at
-   * put(), an unbounded one only once the whole item is in the ring.
-   */
-  protected lostItem(counted: boolean): void {
-    if (counted) this.#consumed();
-  }
-
-  /**
-   * A get found nothing: if the writer died mid-message, recover the put
-   * mutex now so its lost message stops counting (qsize, bounded slots, join).
-   */
-  #reapDeadWriter(): void {
-    const outcome = tryLock(this.ring.header, PUT_MUTEX);
-    if (outcome === 'timeout') return;
-    this.#locked(outcome);
-    unlock(this.ring.header, PUT_MUTEX);
-  }
-
-  /** Takes the put mutex; if it was recovered from a dead writer mid-message, uncounts that message. */
+  /** Takes the put mutex's outcome; if it was recovered from a dead writer, finishes what that writer left. */
   #locked(outcome: LockOutcome): LockOutcome {
-    if (outcome === 'recovered' && this.ring.takeDeadWriterMessage()) this.lostItem(this.#maxsize > 0);
+    if (outcome === 'recovered') this.#counts.recoverWriter();
     return outcome;
   }
 
-  #tryAccept(): boolean {
+  /**
+   * Settles what dead parties left, if the mutexes are free: a dead writer's
+   * or reader's step, and the items in dead producers' buffers (they will
+   * never come, so they stop counting: qsize, bounded room, join()).
+   */
+  protected reapDead(): void {
     const h = this.ring.header;
-    if (this.#maxsize === 0) return true; // counted once in the ring
-    for (;;) {
-      const n = Atomics.load(h, WORD_A);
-      if (n >= this.#maxsize) return false;
-      if (Atomics.compareExchange(h, WORD_A, n, n + 1) === n) return true;
+    const put = this.#locked(tryLock(h, PUT_MUTEX));
+    if (put !== 'timeout') {
+      this.#counts.reapDeadProducers();
+      unlock(h, PUT_MUTEX);
     }
+    if (!this.#counts.unsettled()) return;
+    const get = tryLock(h, GET_MUTEX);
+    if (get === 'recovered') this.#counts.recoverReader();
+    if (get !== 'timeout') unlock(h, GET_MUTEX);
+  }
+
+  #tryAccept(): boolean {
+    return this.#maxsize === 0 || this.#counts.tryAccept(this.#maxsize); // unbounded: counted once in the ring
   }
 
   async #acceptAsync(opts: BlockingOptions): Promise<boolean> {
     const deadline = deadlineOf(opts);
     while (Date.now() < deadline) {
-      await waitAsync(this.ring.header, WORD_A, Atomics.load(this.ring.header, WORD_A), Math.min(100, msLeft(deadline)), opts.signal);
+      await waitAsync(this.ring.header, WORD_A, this.#counts.word, Math.min(100, msLeft(deadline)), opts.signal);
       if (this.#tryAccept()) return true;
+      this.reapDead();
     }
     return false;
   }
@@ -146,29 +147,53 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   #acceptSync(opts: BlockingOptions): boolean {
     const deadline = deadlineOf(opts);
     while (Date.now() < deadline) {
-      waitSync(this.ring.header, WORD_A, Atomics.load(this.ring.header, WORD_A), Math.min(100, msLeft(deadline)));
+      waitSync(this.ring.header, WORD_A, this.#counts.word, Math.min(100, msLeft(deadline)));
       if (this.#tryAccept()) return true;
+      this.reapDead();
     }
     return false;
   }
 
   /** Writes now if the ring has room and no writer is busy; else buffers for the feeder. */
-  #send(bytes: Uint8Array): void {
+  #send(bytes: Uint8Array): Promise<void> | undefined {
     const h = this.ring.header;
     if (this.#pending.length === 0 && this.#locked(tryLock(h, PUT_MUTEX)) !== 'timeout') {
       let written: boolean;
       try {
-        written = this.ring.tryWrite(bytes);
-        if (written) this.#published(1);
+        written = this.#tryWrite(bytes, false);
       } finally {
         unlock(h, PUT_MUTEX);
       }
       if (written) return;
     }
-    this.#queueLocally(bytes);
+    // No producer slot free to account for a buffered item (only when nothing is buffered yet): wait for room instead.
+    if (!this.#counts.buffered()) return this.#writeWaiting(bytes, false);
+    this.#queueLocally(bytes, true);
   }
 
-  #queueLocally(bytes: Uint8Array): void {
+  /** One message if it fits now (holding the put mutex). */
+  #tryWrite(bytes: Uint8Array, fromBuffer: boolean): boolean {
+    this.#counts.beginWrite(bytes, fromBuffer);
+    const written = this.ring.tryWrite(bytes);
+    if (written) this.#counts.endWrite();
+    else this.#counts.cancelWrite();
+    return written;
+  }
+
+  /** One message, waiting for room. */
+  async #writeWaiting(bytes: Uint8Array, fromBuffer: boolean, locked = false): Promise<void> {
+    if (!locked) this.#locked(await lockAsync(this.ring.header, PUT_MUTEX));
+    try {
+      this.#counts.beginWrite(bytes, fromBuffer);
+      await this.ring.write(bytes);
+      this.#counts.endWrite();
+    } finally {
+      if (!locked) unlock(this.ring.header, PUT_MUTEX);
+    }
+  }
+
+  #queueLocally(bytes: Uint8Array, counted = false): void {
+    if (!counted) this.#counts.buffered(); // (succeeds: this thread's slot is taken while items are buffered)
     this.#pending.push(bytes);
     if (this.#feeder) return;
     if (this.#joinAtExit) state.beforeExit.add(this.#flushAtExit);
@@ -185,18 +210,17 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       try {
         // Everything that fits now, then the next item waiting for room.
         let written = 0;
-        while (written < this.#pending.length && this.ring.tryWrite(this.#pending[written])) written++;
+        while (written < this.#pending.length && this.#tryWrite(this.#pending[written], true)) written++;
         this.#pending.splice(0, written);
-        this.#published(written);
         if (this.#pending.length > 0) {
-          await this.ring.write(this.#pending[0]);
+          await this.#writeWaiting(this.#pending[0], true, true);
           this.#pending.shift();
-          this.#published(1);
         }
       } finally {
         unlock(h, PUT_MUTEX);
       }
     }
+    this.#counts.releaseSlot();
   }
 
   // ---- get -------------------------------------------------------------------
@@ -211,8 +235,15 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (outcome === 'timeout') throw new Empty();
     let bytes: Uint8Array | null;
     try {
-      bytes = this.ring.tryReadFull() ?? (await this.ring.read(deadline, opts.signal));
-      if (bytes) this.#consumed();
+      if (outcome === 'recovered') this.#counts.recoverReader();
+      this.#counts.beginRead();
+      try {
+        bytes = this.ring.tryReadFull() ?? (await this.ring.read(deadline, opts.signal));
+      } catch (err) {
+        this.#counts.recoverReader(); // aborted: an item it began to take is gone
+        throw err;
+      }
+      this.#counts.endRead(bytes !== null);
     } finally {
       unlock(h, GET_MUTEX);
     }
@@ -225,21 +256,24 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     const deadline = deadlineOf(opts);
     const h = this.ring.header;
     if (isHeldByMe(h, GET_MUTEX)) throw new ProcessError('getSync() cannot run while an async get() of this thread is waiting on the same queue');
-    if (lockSync(h, GET_MUTEX, opts.block === false ? 0 : msLeft(deadline)) === 'timeout') throw new Empty();
+    const outcome = lockSync(h, GET_MUTEX, opts.block === false ? 0 : msLeft(deadline));
+    if (outcome === 'timeout') throw new Empty();
     let bytes: Uint8Array | null;
     try {
+      if (outcome === 'recovered') this.#counts.recoverReader();
+      this.#counts.beginRead();
       bytes = this.ring.readSync(deadline);
-      if (bytes) this.#consumed();
+      this.#counts.endRead(bytes !== null);
     } finally {
       unlock(h, GET_MUTEX);
     }
     return this.#delivered(bytes);
   }
 
-  /** The item read by a get, or Empty (after reaping a dead writer) when none came. */
+  /** The item read by a get, or Empty (after settling what dead producers left) when none came. */
   #delivered(bytes: Uint8Array | null): T {
     if (!bytes) {
-      this.#reapDeadWriter();
+      this.reapDead();
       throw new Empty();
     }
     return decode<T>(bytes);
@@ -247,11 +281,6 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   getNowait(): T {
     return this.getSync({ block: false });
-  }
-
-  #consumed(): void {
-    Atomics.sub(this.ring.header, WORD_A, 1);
-    wake(this.ring.header, WORD_A);
   }
 
   /** Yields items until close() is called in this process. */
@@ -279,7 +308,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** Items put and not yet got (Python's approximate qsize(); exact here). */
   qsize(): number {
-    return Math.max(0, Atomics.load(this.ring.header, WORD_A));
+    if (this.#counts.unsettled()) this.reapDead(); // a step of a party that may have died
+    return this.#counts.size;
   }
 
   empty(): boolean {

@@ -10,7 +10,7 @@
 //   [64] users' word A [65] (Queue: items accepted and not yet got)
 //   [80] users' word B [81] (JoinableQueue: unfinished tasks)
 //   [96] capacity in bytes (a power of two, constant)
-//   [112] 1 while a multi-frame message is being written (see Crashes)
+//   [112..128) the users' crash records (Queue: queues/accounting.ts)
 //   [128..144) tokens of the threads holding the writing end (connections)
 //   [144..160) tokens of the threads holding the reading end (connections)
 //   [160] writing-end handles sent and not yet attached; [161] reading-end ones
@@ -38,10 +38,10 @@
 // starts (FIRST or FULL) or when it sees the put mutex held by a dead holder.
 // A reader that dies mid-message leaves CHUNK/LAST frames without their FIRST:
 // the next reader skips them. So at most the dead party's own message is lost,
-// and never half of one is delivered. Callers keep item counts right: a writer
-// that recovers the put mutex and finds WRITING set uncounts the dead writer's
-// message (takeDeadWriterMessage), and onOrphanMessage runs for each message
-// whose reader died.
+// and never half of one is delivered. Callers keep item counts right: a
+// writer records endAfter(message) before writing it, so whoever recovers the
+// put mutex can tell a delivered message (tail there) from a lost one; and
+// onOrphanMessage runs for each message whose reader died.
 import { Segment } from '../shm/segment.js';
 import { waitAsync, waitSync, wake } from '../shm/wait.js';
 import { holderOf } from '../shm/mutex.js';
@@ -54,7 +54,6 @@ export const GET_MUTEX = 48;
 export const WORD_A = 64;
 export const WORD_B = 80;
 const CAPACITY = 96;
-const WRITING = 112;
 export const WRITER_HOLDERS = 128;
 export const READER_HOLDERS = 144;
 export const HOLDER_SLOTS = 16;
@@ -181,7 +180,6 @@ export class Ring {
    * will ever read), that error is thrown.
    */
   writeSync(bytes: Uint8Array, abandoned?: () => Error | null): void {
-    Atomics.store(this.header, WRITING, 1);
     for (const [kind, src, start, len] of this.#frames(bytes)) {
       const need = FRAME_HEADER + pad8(len);
       while (this.#free() < need) {
@@ -191,12 +189,10 @@ export class Ring {
       }
       this.#writeFrame(kind, src, start, len);
     }
-    Atomics.store(this.header, WRITING, 0);
   }
 
   /** Writes a message, waiting asynchronously while the ring is full (see writeSync). */
   async write(bytes: Uint8Array, abandoned?: () => Error | null): Promise<void> {
-    Atomics.store(this.header, WRITING, 1);
     for (const [kind, src, start, len] of this.#frames(bytes)) {
       const need = FRAME_HEADER + pad8(len);
       while (this.#free() < need) {
@@ -206,15 +202,28 @@ export class Ring {
       }
       this.#writeFrame(kind, src, start, len);
     }
-    Atomics.store(this.header, WRITING, 0);
   }
 
-  /**
-   * For a writer that just recovered the put mutex from a dead holder: true
-   * if the dead writer was in the middle of a message, which is then lost.
-   */
-  takeDeadWriterMessage(): boolean {
-    return Atomics.exchange(this.header, WRITING, 0) === 1;
+  /** The tail once `bytes` is written as one message (frames and padding included). */
+  endAfter(bytes: Uint8Array): number {
+    const len = bytes.length;
+    let n = FRAME_HEADER + pad8(len);
+    if (len > this.#maxChunk) {
+      // FIRST (8-byte payload), then chunks of maxChunk (a multiple of 8) and the rest.
+      const chunks = Math.ceil(len / this.#maxChunk);
+      n = FRAME_HEADER + 8 + chunks * FRAME_HEADER + (chunks - 1) * this.#maxChunk + pad8(len - (chunks - 1) * this.#maxChunk);
+    }
+    return (Atomics.load(this.header, TAIL) + n) | 0;
+  }
+
+  /** Bytes ever written (wrapping). */
+  get tail(): number {
+    return Atomics.load(this.header, TAIL);
+  }
+
+  /** Bytes ever consumed (wrapping). */
+  get head(): number {
+    return Atomics.load(this.header, HEAD);
   }
 
   // ---- reader side (hold the get mutex) ------------------------------------
