@@ -5,7 +5,7 @@
 // random points of tight put/get loops, many rounds each (queues/accounting.ts).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Empty, Event, JoinableQueue, Queue, getContext } from 'multiproc';
+import { Empty, Event, Full, JoinableQueue, Queue, getContext } from 'multiproc';
 import { assertNoChildrenLeftAfter, methods } from './helpers.ts';
 
 assertNoChildrenLeftAfter();
@@ -97,6 +97,33 @@ for (const method of methods) {
         const counted = q.qsize();
         assert.equal(await drain(q), counted, `round ${round}: qsize() said ${counted}`);
         assert.equal(q.qsize(), 0);
+      }
+    });
+
+    it('a producer killed at any point of put() leaves a JoinableQueue\'s qsize(), room and join() exact', { timeout: 120_000 }, async () => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const maxsize = round % 2 ? 50_000 : 0;
+        const q = new JoinableQueue<number[]>(maxsize, { bufferSize: 1 << 22 });
+        const p = new ctx.Process({
+          target: (q: JoinableQueue<number[]>) => {
+            for (let i = 0; ; i++) q.putSync([i, i, i]);
+          },
+          args: [q],
+        });
+        p.start();
+        while (q.qsize() < 1000) await pause(5);
+        await pause(round * 3);
+        p.kill();
+        await p.join();
+        const counted = q.qsize();
+        assert.equal(await drain(q), counted, `round ${round}: qsize() said ${counted}`);
+        await q.join(); // every item that came was marked done; none that did not come still counts
+        assert.equal(q.qsize(), 0);
+        if (maxsize) {
+          for (let i = 0; i < maxsize; i++) q.putNowait([i]); // all the room is back
+          assert.equal(q.full(), true, `round ${round}`);
+          assert.throws(() => q.putNowait([0]), Full);
+        }
       }
     });
   });

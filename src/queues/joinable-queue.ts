@@ -1,8 +1,14 @@
-// JoinableQueue: a Queue that counts unfinished tasks (the ring's word B):
-// put() adds one, taskDone() removes one, join() waits until none is left.
-import { waitAsync, waitSync, wake } from '../shm/wait.js';
+// JoinableQueue: a Queue that counts unfinished tasks: put() adds one,
+// taskDone() removes one, join() waits until none is left. The counts live
+// in the ring's header and survive dead producers and consumers
+// (queues/accounting.ts).
+import { waitAsync, waitSync } from '../shm/wait.js';
 import { Queue, queueKinds, type QueueOptions } from './queue.js';
-import { WORD_B, type Ring } from './ring.js';
+import { TASKS_DONE } from './accounting.js';
+import type { Ring } from './ring.js';
+
+/** How often join() settles what dead producers and consumers left (a dead party wakes nobody). */
+const REAP_EVERY_MS = 100;
 
 export class JoinableQueue<T = unknown> extends Queue<T> {
   constructor(maxsize = 0, options: QueueOptions = {}) {
@@ -13,31 +19,9 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     return 'JoinableQueue';
   }
 
-  protected override accepted(): void {
-    Atomics.add(this.ring.header, WORD_B, 1);
-  }
-
-  /** An item will never be got: nobody will process it. */
-  protected override lostItem(): void {
-    const h = this.ring.header;
-    for (let n = Atomics.load(h, WORD_B); n > 0; n = Atomics.load(h, WORD_B)) {
-      if (Atomics.compareExchange(h, WORD_B, n, n - 1) !== n) continue;
-      if (n === 1) wake(h, WORD_B);
-      return;
-    }
-  }
-
   /** Marks one item as processed; RangeError when called more times than items were put. */
   taskDone(): void {
-    const h = this.ring.header;
-    for (;;) {
-      const n = Atomics.load(h, WORD_B);
-      if (n <= 0) throw new RangeError('taskDone() called too many times');
-      if (Atomics.compareExchange(h, WORD_B, n, n - 1) === n) {
-        if (n === 1) wake(h, WORD_B);
-        return;
-      }
-    }
+    if (!this.counts.taskDone()) throw new RangeError('taskDone() called too many times');
   }
 
   /**
@@ -46,16 +30,18 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    * get() never come, and stop counting (checked every 100 ms).
    */
   async join(): Promise<void> {
-    const h = this.ring.header;
-    for (let n = Atomics.load(h, WORD_B); n > 0; n = Atomics.load(h, WORD_B)) {
-      if (!(await waitAsync(h, WORD_B, n, 100)) || Atomics.load(h, WORD_B) === n) this.reapDead();
+    while (this.counts.unfinished > 0) {
+      const done = this.counts.tasksDone;
+      if (this.counts.unfinished <= 0) return;
+      if (!(await waitAsync(this.ring.header, TASKS_DONE, done, REAP_EVERY_MS)) || this.counts.tasksDone === done) this.reapDead();
     }
   }
 
   joinSync(): void {
-    const h = this.ring.header;
-    for (let n = Atomics.load(h, WORD_B); n > 0; n = Atomics.load(h, WORD_B)) {
-      if (!waitSync(h, WORD_B, n, 100) || Atomics.load(h, WORD_B) === n) this.reapDead();
+    while (this.counts.unfinished > 0) {
+      const done = this.counts.tasksDone;
+      if (this.counts.unfinished <= 0) return;
+      if (!waitSync(this.ring.header, TASKS_DONE, done, REAP_EVERY_MS) || this.counts.tasksDone === done) this.reapDead();
     }
   }
 }

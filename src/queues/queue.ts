@@ -39,7 +39,7 @@ const attached = new Map<string, WeakRef<Queue<unknown>>>();
 
 export class Queue<T = unknown> implements AsyncIterable<T> {
   protected readonly ring: Ring;
-  readonly #counts: ItemCounts;
+  protected readonly counts: ItemCounts;
   readonly #maxsize: number;
   readonly #pending: Uint8Array[] = [];
   #feeder: Promise<void> | null = null;
@@ -52,7 +52,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (typeof maxsize !== 'number' || Number.isNaN(maxsize)) throw new TypeError('maxsize must be a number');
     this.#maxsize = maxsize > 0 ? Math.floor(maxsize) : 0;
     this.ring = (options as { ring?: Ring }).ring ?? Ring.create(options.bufferSize ?? DEFAULT_BUFFER);
-    this.#counts = new ItemCounts(this.ring, this.#maxsize > 0, () => this.lostItem());
+    this.counts = new ItemCounts(this.ring, { bounded: this.#maxsize > 0, joinable: this.kind === 'JoinableQueue' });
     attached.set(this.ring.segment.id, new WeakRef(this as Queue<unknown>));
   }
 
@@ -70,7 +70,6 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       undo?.(); // the item was not sent: a Connection or proxy in it is as before
       throw new Full();
     }
-    this.accepted();
     await this.#send(bytes);
   }
 
@@ -82,17 +81,17 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       undo?.();
       throw new Full();
     }
-    this.accepted();
     if (this.#pending.length > 0) this.#queueLocally(bytes); // keep FIFO behind buffered items (this thread has a slot)
     else {
       this.#locked(lockSync(this.ring.header, PUT_MUTEX));
       try {
-        this.#counts.beginWrite(bytes, false);
+        this.counts.beginWrite(bytes, this.counts.countsAtPut);
         this.ring.writeSync(bytes);
-        this.#counts.endWrite();
+        this.counts.endWrite();
       } finally {
         unlock(this.ring.header, PUT_MUTEX);
       }
+      this.counts.releaseIdleSlot();
     }
   }
 
@@ -100,15 +99,9 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.putSync(item, { block: false });
   }
 
-  /** Hook for JoinableQueue: an item was accepted. */
-  protected accepted(): void {}
-
-  /** Hook for JoinableQueue: an accepted item will never be got (its writer or reader died). */
-  protected lostItem(): void {}
-
   /** Takes the put mutex's outcome; if it was recovered from a dead writer, finishes what that writer left. */
   #locked(outcome: LockOutcome): LockOutcome {
-    if (outcome === 'recovered') this.#counts.recoverWriter();
+    if (outcome === 'recovered') this.counts.recoverWriter();
     return outcome;
   }
 
@@ -121,23 +114,23 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     const h = this.ring.header;
     const put = this.#locked(tryLock(h, PUT_MUTEX));
     if (put !== 'timeout') {
-      this.#counts.reapDeadProducers();
+      this.counts.reapDeadProducers();
       unlock(h, PUT_MUTEX);
     }
-    if (!this.#counts.unsettled()) return;
+    if (!this.counts.unsettled()) return;
     const get = tryLock(h, GET_MUTEX);
-    if (get === 'recovered') this.#counts.recoverReader();
+    if (get === 'recovered') this.counts.recoverReader();
     if (get !== 'timeout') unlock(h, GET_MUTEX);
   }
 
   #tryAccept(): boolean {
-    return this.#maxsize === 0 || this.#counts.tryAccept(this.#maxsize); // unbounded: counted once in the ring
+    return !this.counts.countsAtPut || this.counts.accept(this.#maxsize); // a plain unbounded Queue counts once in the ring
   }
 
   async #acceptAsync(opts: BlockingOptions): Promise<boolean> {
     const deadline = deadlineOf(opts);
     while (Date.now() < deadline) {
-      await waitAsync(this.ring.header, WORD_A, this.#counts.word, Math.min(100, msLeft(deadline)), opts.signal);
+      await waitAsync(this.ring.header, WORD_A, this.counts.word, Math.min(100, msLeft(deadline)), opts.signal);
       if (this.#tryAccept()) return true;
       this.reapDead();
     }
@@ -147,53 +140,60 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   #acceptSync(opts: BlockingOptions): boolean {
     const deadline = deadlineOf(opts);
     while (Date.now() < deadline) {
-      waitSync(this.ring.header, WORD_A, this.#counts.word, Math.min(100, msLeft(deadline)));
+      waitSync(this.ring.header, WORD_A, this.counts.word, Math.min(100, msLeft(deadline)));
       if (this.#tryAccept()) return true;
       this.reapDead();
     }
     return false;
   }
 
-  /** Writes now if the ring has room and no writer is busy; else buffers for the feeder. */
+  /**
+   * Writes now if the ring has room and no writer is busy; else buffers for
+   * the feeder. An item counted at put() is in this thread's producer slot.
+   */
   #send(bytes: Uint8Array): Promise<void> | undefined {
     const h = this.ring.header;
+    const inSlot = this.counts.countsAtPut;
     if (this.#pending.length === 0 && this.#locked(tryLock(h, PUT_MUTEX)) !== 'timeout') {
       let written: boolean;
       try {
-        written = this.#tryWrite(bytes, false);
+        written = this.#tryWrite(bytes, inSlot);
       } finally {
         unlock(h, PUT_MUTEX);
       }
-      if (written) return;
+      if (written) {
+        this.counts.releaseIdleSlot();
+        return;
+      }
     }
     // No producer slot free to account for a buffered item (only when nothing is buffered yet): wait for room instead.
-    if (!this.#counts.buffered()) return this.#writeWaiting(bytes, false);
+    if (!inSlot && !this.counts.buffered()) return this.#writeWaiting(bytes, false);
     this.#queueLocally(bytes, true);
   }
 
   /** One message if it fits now (holding the put mutex). */
-  #tryWrite(bytes: Uint8Array, fromBuffer: boolean): boolean {
-    this.#counts.beginWrite(bytes, fromBuffer);
+  #tryWrite(bytes: Uint8Array, fromSlot: boolean): boolean {
+    this.counts.beginWrite(bytes, fromSlot);
     const written = this.ring.tryWrite(bytes);
-    if (written) this.#counts.endWrite();
-    else this.#counts.cancelWrite();
+    if (written) this.counts.endWrite();
+    else this.counts.cancelWrite();
     return written;
   }
 
   /** One message, waiting for room. */
-  async #writeWaiting(bytes: Uint8Array, fromBuffer: boolean, locked = false): Promise<void> {
+  async #writeWaiting(bytes: Uint8Array, fromSlot: boolean, locked = false): Promise<void> {
     if (!locked) this.#locked(await lockAsync(this.ring.header, PUT_MUTEX));
     try {
-      this.#counts.beginWrite(bytes, fromBuffer);
+      this.counts.beginWrite(bytes, fromSlot);
       await this.ring.write(bytes);
-      this.#counts.endWrite();
+      this.counts.endWrite();
     } finally {
       if (!locked) unlock(this.ring.header, PUT_MUTEX);
     }
   }
 
-  #queueLocally(bytes: Uint8Array, counted = false): void {
-    if (!counted) this.#counts.buffered(); // (succeeds: this thread's slot is taken while items are buffered)
+  #queueLocally(bytes: Uint8Array, inSlot = this.counts.countsAtPut): void {
+    if (!inSlot) this.counts.buffered(); // (succeeds: this thread's slot is taken while items are buffered)
     this.#pending.push(bytes);
     if (this.#feeder) return;
     if (this.#joinAtExit) state.beforeExit.add(this.#flushAtExit);
@@ -220,7 +220,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
         unlock(h, PUT_MUTEX);
       }
     }
-    this.#counts.releaseSlot();
+    this.counts.releaseIdleSlot();
   }
 
   // ---- get -------------------------------------------------------------------
@@ -235,15 +235,15 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (outcome === 'timeout') throw new Empty();
     let bytes: Uint8Array | null;
     try {
-      if (outcome === 'recovered') this.#counts.recoverReader();
-      this.#counts.beginRead();
+      if (outcome === 'recovered') this.counts.recoverReader();
+      this.counts.beginRead();
       try {
         bytes = this.ring.tryReadFull() ?? (await this.ring.read(deadline, opts.signal));
       } catch (err) {
-        this.#counts.recoverReader(); // aborted: an item it began to take is gone
+        this.counts.recoverReader(); // aborted: an item it began to take is gone
         throw err;
       }
-      this.#counts.endRead(bytes !== null);
+      this.counts.endRead(bytes !== null);
     } finally {
       unlock(h, GET_MUTEX);
     }
@@ -260,10 +260,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (outcome === 'timeout') throw new Empty();
     let bytes: Uint8Array | null;
     try {
-      if (outcome === 'recovered') this.#counts.recoverReader();
-      this.#counts.beginRead();
+      if (outcome === 'recovered') this.counts.recoverReader();
+      this.counts.beginRead();
       bytes = this.ring.readSync(deadline);
-      this.#counts.endRead(bytes !== null);
+      this.counts.endRead(bytes !== null);
     } finally {
       unlock(h, GET_MUTEX);
     }
@@ -308,8 +308,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** Items put and not yet got (Python's approximate qsize(); exact here). */
   qsize(): number {
-    if (this.#counts.unsettled()) this.reapDead(); // a step of a party that may have died
-    return this.#counts.size;
+    if (this.counts.unsettled()) this.reapDead(); // a step of a party that may have died
+    return this.counts.size;
   }
 
   empty(): boolean {

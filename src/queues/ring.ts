@@ -15,6 +15,7 @@
 //   [144..160) tokens of the threads holding the reading end (connections)
 //   [160] writing-end handles sent and not yet attached; [161] reading-end ones
 //   [176] bytes of room a sleeping writer waits for (see #waitForRoom)
+//   [192..448) the users' producer slots (Queue: queues/accounting.ts)
 //   data: bytes [HEADER_BYTES, HEADER_BYTES + capacity)
 // Counters sit 64 bytes apart so writer and reader do not share a cache line.
 //
@@ -60,7 +61,9 @@ export const HOLDER_SLOTS = 16;
 export const WRITER_PENDING = 160;
 export const READER_PENDING = 161;
 const ROOM_WANTED = 176;
-const HEADER_BYTES = 1024;
+export const SLOTS_START = 192;
+export const SLOTS_END = 448;
+const HEADER_BYTES = 2048;
 
 const enum Kind {
   Full = 1,
