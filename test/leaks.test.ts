@@ -2,10 +2,9 @@
 // this process's file descriptors as they were.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { Lock, Pipe, Queue, getContext, type Connection } from 'multiproc';
-import { assertNoChildrenLeftAfter, eventually, fixture, methods } from './helpers.ts';
+import { assertNoChildrenLeftAfter, eventually, methods } from './helpers.ts';
 
 assertNoChildrenLeftAfter();
 
@@ -59,18 +58,3 @@ for (const method of methods) {
     });
   });
 }
-
-describe('a queue or a pipe per child, hundreds of times', () => {
-  for (const method of methods) {
-    for (const kind of ['queue', 'pipe']) {
-      it(`leaves the descriptors, RSS and /dev/shm as they were [${method}, ${kind}]`, { timeout: 120_000 }, async () => {
-        const r = spawnSync(process.execPath, ['--expose-gc', fixture('channel-per-child.mjs'), method, kind, '200'], { encoding: 'utf8', timeout: 110_000 });
-        assert.equal(r.status, 0, r.stderr);
-        const { before, after } = JSON.parse(r.stdout.trim().split('\n').pop()!);
-        assert.ok(after.fds <= before.fds + 4, `descriptors grew over 200 rounds: ${before.fds} -> ${after.fds}`);
-        assert.ok(after.shm <= before.shm, `/dev/shm grew: ${before.shm} -> ${after.shm}`);
-        assert.ok(after.rssMb < before.rssMb + 64, `RSS grew: ${before.rssMb.toFixed(0)} -> ${after.rssMb.toFixed(0)} MiB`);
-      });
-    }
-  }
-});
