@@ -17,7 +17,7 @@ export { ShareableList, type ShareableItem, type ShareableListOptions } from './
 export { Queue, type QueueOptions } from './queues/queue.js';
 export { JoinableQueue } from './queues/joinable-queue.js';
 export { SimpleQueue } from './queues/simple-queue.js';
-export type { BlockingOptions } from './queues/options.js';
+export type { AcquireOptions, BlockingOptions } from './options.js';
 export { Connection, Pipe } from './connection/connection.js';
 export { wait, type Waitable } from './connection/wait.js';
 export { Client, Listener, type Address, type ListenerOptions } from './connection/listener.js';
@@ -28,7 +28,6 @@ export { BoundedSemaphore, Semaphore } from './sync/semaphore.js';
 export { Condition } from './sync/condition.js';
 export { Event } from './sync/event.js';
 export { Barrier, type BarrierOptions } from './sync/barrier.js';
-export type { AcquireOptions } from './shm/drive.js';
 export { RawValue, SharedValue, SynchronizedValue, Value, type LockOption } from './sharedctypes/value.js';
 export { RawArray, SharedArray, SharedArray as Array, type RawSharedArray, type SynchronizedArray, type CharArrayExtras } from './sharedctypes/array.js';
 export type { ArrayOf, Typecode, ValueInput, ValueOf } from './sharedctypes/typecodes.js';

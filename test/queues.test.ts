@@ -79,10 +79,13 @@ describe('Queue in one process', () => {
     assert.deepEqual(await got, big);
   });
 
-  it('bad options are TypeErrors and RangeErrors', async () => {
-    const q = new Queue();
+  it('bad options are TypeErrors; a negative timeout tries once without waiting', async () => {
+    const q = new Queue<number>();
     await assert.rejects(q.get({ timeout: 'soon' as never }), TypeError);
-    await assert.rejects(q.get({ timeout: -1 }), RangeError);
+    await assert.rejects(q.get({ timeout: -1 }), Empty);
+    assert.throws(() => q.getSync({ timeout: -5 }), Empty);
+    await q.put(1, { timeout: -1 });
+    assert.equal(await q.get({ timeout: -1 }), 1);
     assert.throws(() => new Queue('big' as never), TypeError);
   });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
-  Array as SharedArray, Event, Lock, Queue, RLock, RawArray, RawValue, SharedArray as SharedArrayAlias, Value, getContext,
+  Array as SharedArray, Condition, Event, Lock, Queue, RLock, RawArray, RawValue, SharedArray as SharedArrayAlias, Value, getContext,
   type SharedValue, type StartMethod, type SynchronizedValue,
 } from 'multiproc';
 import { assertNoChildrenLeftAfter, fixture, methods, runScript } from './helpers.ts';
@@ -87,6 +87,28 @@ describe('Value', () => {
     assert.equal(await v.withLock(() => v.value * 2), 10);
     assert.equal(String(v), "SynchronizedValue('i', 5)");
     assert.equal(String(RawValue('d', 0.5)), "SharedValue('d', 0.5)");
+  });
+
+  it('a synchronized Value, a synchronized Array and a Condition forward every lock method to their lock', async () => {
+    const cond = new Condition();
+    for (const x of [Value('i', 0), SharedArray('i', 3), cond]) {
+      const lock = x instanceof Condition ? x._lock : x.getLock();
+      {
+        await using _ = await x.lock();
+        assert.equal(lock.isMine(), true);
+      }
+      assert.equal(lock.isMine(), false);
+      {
+        using _ = x.lockSync({ timeout: 1000 });
+        assert.equal(lock.isMine(), true);
+      }
+      assert.equal(await x.acquire({ block: false }), true);
+      x.release();
+      assert.equal(x.acquireSync(), true);
+      x.release();
+      assert.equal(await x.withLock(() => lock.isMine()), true);
+      assert.equal(lock.isMine(), false);
+    }
   });
 
   it('reads and writes are the same with the lock held (a faster path) and without', () => {

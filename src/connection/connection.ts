@@ -12,7 +12,8 @@ import { encodeUndoably, undoIfUnsent } from '../codec/undo.js';
 import { BufferTooShort, EOFError, ProcessError } from '../errors.js';
 import { lockAsync, lockSync, tryLock, unlock } from '../shm/mutex.js';
 import { Segment, type SegmentHandle } from '../shm/segment.js';
-import { runAsync, runSync, sliceUntil, type Operation } from '../shm/drive.js';
+import { rejecting, runAsync, runSync, type Operation } from '../shm/drive.js';
+import { deadlineOf, sliceUntil } from '../options.js';
 import {
   GET_MUTEX,
   HEAD,
@@ -27,9 +28,6 @@ import {
 import { hold, isHeld, ReaderWatch, release } from './ends.js';
 
 const DEFAULT_BUFFER = 1 << 20; // 1 MiB per direction; pages are touched only as used
-
-const pollDeadline = (timeout: number | null): number =>
-  timeout === null || timeout === Infinity ? Infinity : Date.now() + Math.max(0, timeout);
 
 interface ConnectionHandle {
   read: SegmentHandle | null;
@@ -245,11 +243,11 @@ export class Connection {
 
   /** Whether a message (or EOF) is waiting, waiting up to `timeout` ms (default 0; null/Infinity: forever). */
   poll(timeout: number | null = 0): Promise<boolean> {
-    return runAsync(this.#pollOp(this.#reader(), pollDeadline(timeout)));
+    return rejecting(() => runAsync(this.#pollOp(this.#reader(), deadlineOf(timeout))));
   }
 
   pollSync(timeout: number | null = 0): boolean {
-    return runSync(this.#pollOp(this.#reader(), pollDeadline(timeout)));
+    return runSync(this.#pollOp(this.#reader(), deadlineOf(timeout)));
   }
 
   /** Closes this process's handle only (as Python); the other end sees EOF once every holder closed. */

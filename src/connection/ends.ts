@@ -10,6 +10,7 @@
 // after start() does not look like EOF to the other end.
 import { isDead, token } from '../shm/liveness.js';
 import { HOLDER_SLOTS } from '../queues/ring.js';
+import { SLICE_MS } from '../shm/wait-policy.js';
 
 /** Claims a slot for this thread (idempotent). */
 export function hold(h: Int32Array, base: number): void {
@@ -43,7 +44,7 @@ export function isHeld(h: Int32Array, base: number, pendingIndex: number): boole
 /**
  * For a writer, before each message: whether no thread holds the reading
  * end any more. A slot cleared by close() is seen at once; a holder that
- * died is noticed at most every LIVENESS_EVERY_MS (checking costs system
+ * died is noticed at most every SLICE_MS (checking costs system
  * calls for holders in other processes, too many for every send).
  */
 export class ReaderWatch {
@@ -62,10 +63,9 @@ export class ReaderWatch {
     for (let i = this.base; i < this.base + HOLDER_SLOTS && !any; i++) any = Atomics.load(h, i) !== 0;
     if (!any) return true;
     const now = Date.now();
-    if (now - this.#checkedAt < LIVENESS_EVERY_MS) return false;
+    if (now - this.#checkedAt < SLICE_MS) return false;
     this.#checkedAt = now;
     return !isHeld(h, this.base, this.pendingIndex);
   }
 }
 
-const LIVENESS_EVERY_MS = 100;

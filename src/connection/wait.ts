@@ -5,10 +5,10 @@
 import { Process, processOfSentinel } from '../process/process.js';
 import { Queue } from '../queues/queue.js';
 import { Connection } from './connection.js';
+import { SLICE_MS } from '../shm/wait-policy.js';
 
 export type Waitable = Connection | Queue<any> | Process | number;
 
-const SLICE_MS = 50;
 
 /** The process a waitable stands for ('ended' for the sentinel of one closed or collected). */
 function processOf(obj: Waitable): Process | 'ended' | undefined {

@@ -17,7 +17,8 @@ import { requireNative } from '../native.js';
 import { Process } from '../process/process.js';
 import { task, toTaskSpec, type ModuleTask, type TaskSpec } from '../process/task.js';
 import { Ring } from '../queues/ring.js';
-import { clientFor, connectClient, CREATE_OID, MANAGER_OID, type ManagerClient, type ManagerInfo } from './client.js';
+import { clientFor, connectClient, type ManagerClient, type ManagerInfo } from './client.js';
+import { CREATE_OID, MANAGER_OID } from './protocol.js';
 import { Server, type TypeSpec } from './server.js';
 import type { ServerInit } from './server-entry.js';
 

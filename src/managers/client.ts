@@ -15,11 +15,12 @@ import { Client, type Address } from '../connection/listener.js';
 import type { SocketConnection } from '../connection/socket-connection.js';
 import { ProcessError, RemoteError } from '../errors.js';
 import { isDead, token } from '../shm/liveness.js';
-import { Ring, WORD_A, WORD_B } from '../queues/ring.js';
+import { Ring } from '../queues/ring.js';
 import type { Segment } from '../shm/segment.js';
 import { encodeUndoably } from '../codec/undo.js';
-import { decodeResponse, encodeRequest, Kind, responseCallOf, type Response } from './protocol.js';
+import { CREATE_OID, decodeResponse, encodeRequest, Kind, MANAGER_OID, NEXT_CLIENT, responseCallOf, SERVER_STATE, SHUT_DOWN, type Response } from './protocol.js';
 import { readNow, spinForData, writeSync } from './ring-io.js';
+import { SLICE_MS, SPIN_MS, SPIN_READS_ASYNC, SPIN_READS_SYNC, spinMs, spinReads } from '../shm/wait-policy.js';
 import { BusyWindow } from './busy-loop.js';
 
 /** Where a manager is: what a proxy carries so that any process can reach its manager. */
@@ -33,20 +34,8 @@ export interface ManagerInfo {
   authkey: string | null;
 }
 
-/** Request-ring header words (the ring leaves them to its users): client ids, and the server's state. */
-export const NEXT_CLIENT = WORD_A;
-/** 0 while starting; the server thread's liveness token while it serves; SHUT_DOWN after. */
-export const SERVER_STATE = WORD_B;
-export const SHUT_DOWN = -1;
-
 const REPLY_RING = 256 * 1024;
-/** How long a waiting async call spins on its reply before sleeping: a served call answers in a few µs. */
-const SPIN_MS = 0.05;
-const SLICE_MS = 100;
 const LIVENESS_MS = 20;
-/** Tight spins (reads of the ring's tail) between the other checks of a wait. */
-const SPIN_SYNC = 2000;
-const SPIN_ASYNC = 200;
 
 interface Pending {
   resolve(value: unknown): void;
@@ -299,19 +288,19 @@ export class LocalClient extends ManagerClient {
    * Reads replies while calls wait: spins briefly (the answer usually comes
    * within microseconds), yields to the event loop after each batch so the
    * callers' continuations run (and post their next calls), and sleeps on the
-   * reply ring's tail once nothing came for SPIN_MS.
+   * reply ring's tail once nothing came for SPIN_MS.reply.
    */
   async #pump(): Promise<void> {
     try {
-      let spinUntil = performance.now() + SPIN_MS;
+      let spinUntil = performance.now() + spinMs(SPIN_MS.reply);
       while (this.calls.size > 0) {
         if (this.#drain()) {
           await null; // let the callers' continuations run
-          spinUntil = performance.now() + SPIN_MS;
+          spinUntil = performance.now() + spinMs(SPIN_MS.reply);
           continue;
         }
         if (performance.now() < spinUntil) {
-          spinForData(this.#reply, SPIN_ASYNC);
+          spinForData(this.#reply, SPIN_READS_ASYNC);
           continue;
         }
         const err = this.#serverGone();
@@ -331,7 +320,7 @@ export class LocalClient extends ManagerClient {
 
   protected waitSync(done: () => boolean): void {
     while (!done()) {
-      spinForData(this.#reply, SPIN_SYNC);
+      spinForData(this.#reply, spinReads(SPIN_READS_SYNC));
       if (this.#drain()) continue;
       const err = this.#serverGone();
       if (err) return this.#failAfterDraining(err);
@@ -448,7 +437,3 @@ export async function connectClient(info: ManagerInfo): Promise<ManagerClient> {
   if (!socketClients.has(info.mid)) socketClients.set(info.mid, client);
   return client;
 }
-
-/** Ops on the manager itself: oid -2 with these names. */
-export const MANAGER_OID = -2;
-export const CREATE_OID = -1;

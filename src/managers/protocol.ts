@@ -13,7 +13,18 @@
 // Each argument is encoded on its own so numbers and short strings take the
 // codec's fast paths (an array of them would go through v8.serialize).
 import { decode, encode } from '../codec/codec.js';
+import { WORD_A, WORD_B } from '../queues/ring.js';
 import type { Segment } from '../shm/segment.js';
+
+/** Request-ring header words (the ring leaves them to its users): client ids, and the server's state. */
+export const NEXT_CLIENT = WORD_A;
+/** 0 while starting; the server thread's liveness token while it serves; SHUT_DOWN after. */
+export const SERVER_STATE = WORD_B;
+export const SHUT_DOWN = -1;
+
+/** Calls on the manager itself (describe, shutdown) go to this object id; creating an object to CREATE_OID. */
+export const MANAGER_OID = -2;
+export const CREATE_OID = -1;
 
 export const enum Kind {
   // requests

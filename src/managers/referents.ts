@@ -5,7 +5,7 @@
 // are RangeErrors; values compare as Python's == does (deep equality).
 import { isDeepStrictEqual } from 'node:util';
 import { Empty, Full } from '../errors.js';
-import { deadlineOf, type AcquireOptions } from '../shm/drive.js';
+import { deadlineOf, type AcquireOptions } from '../options.js';
 import { fromElement, toElement, typeInfo } from '../sharedctypes/typecodes.js';
 import { callerId, onClientGone, WaitList } from './waiters.js';
 

@@ -26,9 +26,10 @@ import { tryLock, unlock } from '../shm/mutex.js';
 import { PUT_MUTEX, Ring } from '../queues/ring.js';
 import { wake } from '../shm/wait.js';
 import type { Segment } from '../shm/segment.js';
-import { SERVER_STATE, SHUT_DOWN, type ManagerInfo } from './client.js';
-import { callIdOf, clientIdOf, decodeRequest, encodeResponse, Kind, type Request, type Response } from './protocol.js';
+import type { ManagerInfo } from './client.js';
+import { callIdOf, clientIdOf, decodeRequest, encodeResponse, Kind, SERVER_STATE, SHUT_DOWN, type Request, type Response } from './protocol.js';
 import { readNow, spinForData, write } from './ring-io.js';
+import { SLICE_MS, SPIN_MS, spinMs } from '../shm/wait-policy.js';
 import { asCaller, CallCancelled, cancelCall, onClientGone, type ClientScope } from './waiters.js';
 import { BusyWindow } from './busy-loop.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
@@ -73,13 +74,10 @@ interface ClientRecord {
 
 /** The server's own client id: references held by objects inside the server (nested proxies). */
 const SELF = 0;
-/** After its last request the loop spins this long before sleeping: the next one usually comes within microseconds. */
-const SPIN_MS = 0.2;
 /** Reads of the ring's tail per turn of the spinning loop. */
 const SPIN = 500;
 /** While spinning, the event loop (sockets, timers) still gets a turn this often. */
 const YIELD_MS = 1;
-const SLEEP_MS = 100;
 const SWEEP_MS = 500;
 /** Remote clients must finish the authkey handshake this fast; this many handshakes run at once. */
 const HANDSHAKE_MS = 10_000;
@@ -226,7 +224,7 @@ export class Server {
 
   // ---- transports ---------------------------------------------------------------
 
-  /** Serves the request ring: spin while busy, sleep on the ring when idle (see SPIN_MS). */
+  /** Serves the request ring: spin while busy, sleep on the ring when idle (see SPIN_MS.requests). */
   async #serveRing(): Promise<void> {
     const ring = this.#ring!;
     const ended = () => this.#stopped;
@@ -241,7 +239,7 @@ export class Server {
       }
       await null; // replies of calls that settled meanwhile
       const now = performance.now();
-      if (now - lastRequest < SPIN_MS) {
+      if (now - lastRequest < spinMs(SPIN_MS.requests)) {
         spinForData(ring, SPIN);
         if (this.#sockets > 0 || now - lastYield > YIELD_MS) {
           await yieldToEventLoop();
@@ -249,7 +247,7 @@ export class Server {
         }
         continue;
       }
-      await ring.waitForData(SLEEP_MS); // (wakes when a request arrives, else after SLEEP_MS to re-check)
+      await ring.waitForData(SLICE_MS); // (wakes when a request arrives, else after a slice to re-check)
       lastYield = performance.now();
     }
   }

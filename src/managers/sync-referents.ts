@@ -5,7 +5,7 @@
 // clients never share a recursive hold. Beyond Python: a client that dies
 // holding a Lock or RLock releases it, waiting for nothing is handed to a
 // dead client, and a Barrier party that dies while waiting breaks the barrier.
-import { deadlineOf, type AcquireOptions } from '../shm/drive.js';
+import { deadlineOf, type AcquireOptions } from '../options.js';
 import { BrokenBarrierError } from '../errors.js';
 import { callerId, onClientGone, WaitList } from './waiters.js';
 

@@ -1,6 +1,6 @@
 // The types of SyncManager's proxies. Each method returns a Promise; each has
 // a `Sync` twin that blocks the calling thread (managers on this machine).
-import type { AcquireOptions } from '../shm/drive.js';
+import type { AcquireOptions } from '../options.js';
 
 type Timeout = number | AcquireOptions;
 type BlockingOptions = AcquireOptions;

@@ -11,6 +11,7 @@
 // Client ids are a server's own, so each server has a ClientScope, and each
 // referent keeps the scope of the server that made it (its WaitLists take
 // it when they are constructed, which happens inside a call of that server).
+import { MAX_TIMER_MS } from '../options.js';
 
 /** What a server tells its referents about its clients. */
 export interface ClientScope {
@@ -64,15 +65,12 @@ export interface Waiter<T> {
   drop(): void;
 }
 
-/** setTimeout's longest delay; longer waits re-arm. */
-const MAX_DELAY = 2 ** 31 - 1;
-
-/** Calls `fn` once `deadline` (Date.now()-based) has passed; returns how to clear it. */
+/** Calls `fn` once `deadline` (Date.now()-based) has passed, re-arming past setTimeout's limit; returns how to clear it. */
 function atDeadline(deadline: number, fn: () => void): () => void {
   let timer: NodeJS.Timeout;
   const arm = () => {
     const left = deadline - Date.now();
-    timer = left > MAX_DELAY ? setTimeout(arm, MAX_DELAY) : setTimeout(fn, Math.max(0, left));
+    timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fn, Math.max(0, left));
   };
   arm();
   return () => clearTimeout(timer);

@@ -1,6 +1,7 @@
 // AsyncResult: Python's ApplyResult/MapResult. It is settled exactly once;
 // nothing is reported as unhandled unless get() is called and not awaited.
 import { TimeoutError } from '../errors.js';
+import { MAX_TIMER_MS, timeoutMs } from '../options.js';
 
 export interface ResultCallbacks<R> {
   /** Called with the result once it is ready (Python's callback). */
@@ -18,27 +19,20 @@ export function runCallback(what: string, fn: () => void): void {
   }
 }
 
-export function checkTimeout(timeout: unknown): number | undefined {
-  if (timeout === undefined || timeout === null || timeout === Infinity) return undefined;
-  if (typeof timeout !== 'number' || Number.isNaN(timeout)) throw new TypeError(`timeout must be a number of milliseconds, got ${typeof timeout}`);
-  if (timeout < 0) throw new RangeError("'timeout' must be a non-negative number");
-  return timeout;
-}
-
 /** Resolves with `promise`, or rejects with TimeoutError after `timeout` ms (undefined: never). */
 export function withTimeout<T>(promise: Promise<T>, timeout: unknown, message = 'timed out'): Promise<T> {
-  let ms: number | undefined;
+  let ms: number;
   try {
-    ms = checkTimeout(timeout);
+    ms = timeoutMs(timeout);
   } catch (err) {
     return Promise.reject(err);
   }
-  if (ms === undefined) return promise;
+  if (ms === Infinity) return promise;
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(message)), ms);
+      timer = setTimeout(() => reject(new TimeoutError(message)), Math.min(ms, MAX_TIMER_MS));
     }),
   ]).finally(() => clearTimeout(timer));
 }

@@ -5,7 +5,7 @@
 // Pool and PoolExecutor are thin layers of jobs on top of it.
 //
 // Waiting for results: while few tasks are in flight (a caller awaiting one
-// result at a time), the event loop keeps turning for POLL_MS after the last
+// result at a time), the event loop keeps turning for SPIN_MS.results after the last
 // task went out or result came in, polling the ring, because a wake-up through
 // the kernel costs as much as the whole round trip here. With more in flight
 // results come in batches, so it sleeps on the ring's tail and drains every
@@ -23,6 +23,7 @@ import { TaskWriter } from './task-writer.js';
 import { token } from '../shm/liveness.js';
 import { lockAsync, unlock, type LockOutcome } from '../shm/mutex.js';
 import { wake } from '../shm/wait.js';
+import { SLICE_MS, SPIN_MS, spinMs } from '../shm/wait-policy.js';
 import { ClaimState, PoolChannel } from './channel.js';
 import { frameTask, type Mode, RESULT_HEADER, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
 import type { WorkerSetup } from './worker.js';
@@ -30,10 +31,6 @@ import type { WorkerSetup } from './worker.js';
 const workerTask = moduleTask(new URL('./worker.js', import.meta.url), 'poolWorker');
 /** Bytes of each ring: a map chunk of ~100k numbers fits in one frame; larger messages pass in chunks. */
 const RING_BYTES = 1 << 22;
-/** See the top: how long the event loop keeps polling for results after activity. */
-const POLL_MS = 0.5;
-/** Longest sleep on the result ring; the loop re-checks its state this often. */
-const SLEEP_MS = 100;
 
 export interface DispatcherOptions {
   processes: number;
@@ -333,12 +330,12 @@ export class Dispatcher {
         await null; // let the settled tasks' continuations run (they may submit more)
         continue;
       }
-      if (this.#inflight.size <= this.processes && performance.now() - this.#lastActivity < POLL_MS) {
+      if (this.#inflight.size <= this.processes && performance.now() - this.#lastActivity < spinMs(SPIN_MS.results)) {
         await new Promise((resolve) => setImmediate(resolve));
         continue;
       }
       const value = ch.beforeParentSleeps();
-      if (!ch.results.hasData()) await ch.parentSleep(value, SLEEP_MS); // (see PoolChannel.wakeParent)
+      if (!ch.results.hasData()) await ch.parentSleep(value, SLICE_MS); // (see PoolChannel.wakeParent)
       ch.parentAwake();
     }
   }

@@ -4,7 +4,8 @@
 import { decodeInto, encode, encodeReserved, encodeSlice } from '../codec/codec.js';
 import { encodeUndoably } from '../codec/undo.js';
 import { TimeoutError } from '../errors.js';
-import { AsyncResult, checkTimeout, runCallback, type ResultCallbacks } from './async-result.js';
+import { AsyncResult, runCallback, type ResultCallbacks } from './async-result.js';
+import { MAX_TIMER_MS, timeoutMs } from '../options.js';
 import type { Dispatcher } from './dispatcher.js';
 import { Mode, RESULT_HEADER, taskReserve, type ShippedFn } from './messages.js';
 import { progressReporter, type ProgressOption } from './progress.js';
@@ -24,14 +25,14 @@ export abstract class Job<R> {
   protected readonly dispatcher: Dispatcher;
   #timer: NodeJS.Timeout | undefined;
   #signal: AbortSignal | undefined;
-  readonly #timeout: number | undefined;
+  readonly #timeout: number;
   readonly #onAbort = () => this.cancel(this.#signal!.reason);
 
   constructor(dispatcher: Dispatcher, options: CancelOptions & ResultCallbacks<R> = {}) {
     this.dispatcher = dispatcher;
     this.id = dispatcher.newJob();
     this.result = new AsyncResult<R>(options);
-    this.#timeout = checkTimeout(options.timeout);
+    this.#timeout = timeoutMs(options.timeout);
     this.#signal = options.signal;
   }
 
@@ -54,7 +55,7 @@ export abstract class Job<R> {
     }
     signal?.addEventListener('abort', this.#onAbort, { once: true });
     const timeout = this.#timeout;
-    if (timeout !== undefined) this.#timer = setTimeout(() => this.cancel(new TimeoutError(`the pool call did not complete in ${timeout} ms`)), timeout);
+    if (timeout !== Infinity) this.#timer = setTimeout(() => this.cancel(new TimeoutError(`the pool call did not complete in ${timeout} ms`)), Math.min(timeout, MAX_TIMER_MS));
     return true;
   }
 

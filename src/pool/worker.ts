@@ -17,6 +17,7 @@ import { GET_MUTEX, PUT_MUTEX, TAIL } from '../queues/ring.js';
 import { token } from '../shm/liveness.js';
 import { lockSync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
 import { waitAsync } from '../shm/wait.js';
+import { SLICE_MS, SPIN_MS, spinMs } from '../shm/wait-policy.js';
 import { ClaimState, PoolChannel, type PoolChannelHandle } from './channel.js';
 import { encodeResult, Mode, readTask, Status, taskPayloadOf, type TaskMessage } from './messages.js';
 
@@ -34,12 +35,8 @@ export interface WorkerSetup {
 
 type Fn = (...args: unknown[]) => unknown;
 
-/** How long an idle worker spins before it sleeps (see the top). */
-const SPIN_MS = 0.05;
 /** Longest stretch of back-to-back tasks before the worker lets its event loop turn. */
 const YIELD_MS = 10;
-/** Longest sleep: the worker re-checks the closing flag this often. */
-const SLEEP_MS = 100;
 
 const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as PromiseLike<unknown> | null)?.then === 'function';
 
@@ -99,7 +96,7 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
   /**
    * Takes the next task if one is waiting and no other worker is reading;
    * else null. A task waiting whole in one frame is read in place (no copy).
-   * Only a failed attempt every SLEEP_MS checks whether the reader holding
+   * Only a failed attempt every SLICE_MS checks whether the reader holding
    * the mutex died (a system call for a process).
    */
   let recoverCheckAt = 0;
@@ -108,7 +105,7 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
     const h = tasks.header;
     let outcome: LockOutcome = Atomics.compareExchange(h, GET_MUTEX, 0, myToken) === 0 ? 'acquired' : 'timeout';
     if (outcome === 'timeout' && performance.now() >= recoverCheckAt) {
-      recoverCheckAt = performance.now() + SLEEP_MS;
+      recoverCheckAt = performance.now() + SLICE_MS;
       outcome = tryLock(h, GET_MUTEX);
     }
     if (outcome === 'timeout') return null;
@@ -141,11 +138,11 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
   const idle = async (): Promise<void> => {
     const h = tasks.header;
     const tail = Atomics.load(h, TAIL);
-    const until = performance.now() + SPIN_MS;
+    const until = performance.now() + spinMs(SPIN_MS.idleWorker);
     do {
       for (let i = 0; i < 64; i++) if (Atomics.load(h, TAIL) !== tail || tasks.hasData()) return;
     } while (performance.now() < until);
-    if (!tasks.hasData() && !ch.closing) await waitAsync(h, TAIL, tail, SLEEP_MS);
+    if (!tasks.hasData() && !ch.closing) await waitAsync(h, TAIL, tail, SLICE_MS); // (re-checks the closing flag after a slice)
   };
 
   const fns = new Map<number, { fn: Fn; spec: TaskSpec }>();

@@ -6,6 +6,7 @@ import { encode } from '../codec/codec.js';
 import { encodeUndoably } from '../codec/undo.js';
 import { contextMethod, type ContextLike, type StartMethod } from '../context.js';
 import { ProcessError } from '../errors.js';
+import { MAX_TIMER_MS, timeoutMs } from '../options.js';
 import type { ChildBackend, RunPayload } from './backend.js';
 import { acquireBackend } from './spare.js';
 import { livenessSegment } from '../shm/liveness.js';
@@ -159,13 +160,14 @@ export class Process implements ChildRecord {
   /** Resolves when the process has ended, or after `timeout` ms (then exitCode is still null). */
   async join(timeout?: number): Promise<void> {
     const child = this.#checkJoinable();
+    const ms = timeoutMs(timeout);
     // After terminate(), a thread child has its exit code at once but is still stopping: wait until it is gone.
     if (this.#ended) return;
     if (this.#joiners++ === 0) child.setKeepsParentAlive(true);
     let timer: NodeJS.Timeout | undefined;
     try {
-      if (timeout === undefined) await child.exited;
-      else await Promise.race([child.exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, timeout))))]);
+      if (ms === Infinity) await child.exited;
+      else await Promise.race([child.exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(ms, MAX_TIMER_MS))))]);
     } finally {
       clearTimeout(timer);
       if (--this.#joiners === 0) child.setKeepsParentAlive(!this.#daemon);
@@ -181,8 +183,9 @@ export class Process implements ChildRecord {
   /** join() that blocks this thread. */
   joinSync(timeout?: number): void {
     const child = this.#checkJoinable();
+    const ms = timeoutMs(timeout);
     if (this.exitCode !== null) return;
-    const code = child.waitExitSync(timeout);
+    const code = child.waitExitSync(ms);
     if (code !== null) this.#exitCode ??= code;
   }
 

@@ -3,12 +3,11 @@
 // in the ring's header and survive dead producers and consumers
 // (queues/accounting.ts).
 import { waitAsync, waitSync } from '../shm/wait.js';
+import { SLICE_MS } from '../shm/wait-policy.js';
 import { Queue, queueKinds, type QueueOptions } from './queue.js';
 import { TASKS_DONE } from './accounting.js';
 import type { Ring } from './ring.js';
 
-/** How often join() settles what dead producers and consumers left (a dead party wakes nobody). */
-const REAP_EVERY_MS = 100;
 
 export class JoinableQueue<T = unknown> extends Queue<T> {
   constructor(maxsize = 0, options: QueueOptions = {}) {
@@ -27,13 +26,14 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   /**
    * Resolves when every item put has been marked done. Items that died with
    * their producer (in its buffer or half-written) or inside a consumer's
-   * get() never come, and stop counting (checked every 100 ms).
+   * get() never come, and stop counting (checked every slice, as a dead
+   * party wakes nobody).
    */
   async join(): Promise<void> {
     while (this.counts.unfinished > 0) {
       const done = this.counts.tasksDone;
       if (this.counts.unfinished <= 0) return;
-      if (!(await waitAsync(this.ring.header, TASKS_DONE, done, REAP_EVERY_MS)) || this.counts.tasksDone === done) this.reapDead();
+      if (!(await waitAsync(this.ring.header, TASKS_DONE, done, SLICE_MS)) || this.counts.tasksDone === done) this.reapDead();
     }
   }
 
@@ -41,7 +41,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     while (this.counts.unfinished > 0) {
       const done = this.counts.tasksDone;
       if (this.counts.unfinished <= 0) return;
-      if (!waitSync(this.ring.header, TASKS_DONE, done, REAP_EVERY_MS) || this.counts.tasksDone === done) this.reapDead();
+      if (!waitSync(this.ring.header, TASKS_DONE, done, SLICE_MS) || this.counts.tasksDone === done) this.reapDead();
     }
   }
 }

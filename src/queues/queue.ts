@@ -22,7 +22,7 @@ import { isHeldByMe, lockAsync, lockSync, tryLock, unlock, type LockOutcome } fr
 import { Segment, type SegmentHandle } from '../shm/segment.js';
 import { waitAsync, waitSync } from '../shm/wait.js';
 import { state } from '../process/state.js';
-import { checkOptions, deadlineOf, msLeft, type BlockingOptions } from './options.js';
+import { deadlineOf, msLeft, signalOf, sliceUntil, type BlockingOptions } from '../options.js';
 import { ItemCounts } from './accounting.js';
 import { GET_MUTEX, PUT_MUTEX, Ring, WORD_A } from './ring.js';
 
@@ -64,9 +64,9 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   async put(item: T, options?: BlockingOptions): Promise<void> {
     this.#checkOpen();
-    const opts = checkOptions(options);
+    const deadline = deadlineOf(options);
     const [bytes, undo] = encodeUndoably(() => encode(item, 'item'));
-    if (!this.#tryAccept() && !(await this.#acceptAsync(opts))) {
+    if (!this.#tryAccept() && !(await this.#acceptAsync(deadline, signalOf(options)))) {
       undo?.(); // the item was not sent: a Connection or proxy in it is as before
       throw new Full();
     }
@@ -75,9 +75,9 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   putSync(item: T, options?: BlockingOptions): void {
     this.#checkOpen();
-    const opts = checkOptions(options);
+    const deadline = deadlineOf(options);
     const [bytes, undo] = encodeUndoably(() => encode(item, 'item'));
-    if (!this.#tryAccept() && !this.#acceptSync(opts)) {
+    if (!this.#tryAccept() && !this.#acceptSync(deadline)) {
       undo?.();
       throw new Full();
     }
@@ -127,20 +127,18 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     return !this.counts.countsAtPut || this.counts.accept(this.#maxsize); // a plain unbounded Queue counts once in the ring
   }
 
-  async #acceptAsync(opts: BlockingOptions): Promise<boolean> {
-    const deadline = deadlineOf(opts);
+  async #acceptAsync(deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
     while (Date.now() < deadline) {
-      await waitAsync(this.ring.header, WORD_A, this.counts.word, Math.min(100, msLeft(deadline)), opts.signal);
+      await waitAsync(this.ring.header, WORD_A, this.counts.word, sliceUntil(deadline), signal);
       if (this.#tryAccept()) return true;
       this.reapDead();
     }
     return false;
   }
 
-  #acceptSync(opts: BlockingOptions): boolean {
-    const deadline = deadlineOf(opts);
+  #acceptSync(deadline: number): boolean {
     while (Date.now() < deadline) {
-      waitSync(this.ring.header, WORD_A, this.counts.word, Math.min(100, msLeft(deadline)));
+      waitSync(this.ring.header, WORD_A, this.counts.word, sliceUntil(deadline));
       if (this.#tryAccept()) return true;
       this.reapDead();
     }
@@ -227,18 +225,18 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   async get(options?: BlockingOptions): Promise<T> {
     this.#checkOpen();
-    const opts = checkOptions(options);
-    const deadline = deadlineOf(opts);
+    const deadline = deadlineOf(options);
+    const signal = signalOf(options);
     const h = this.ring.header;
     let outcome = tryLock(h, GET_MUTEX);
-    if (outcome === 'timeout' && opts.block !== false) outcome = await lockAsync(h, GET_MUTEX, msLeft(deadline), opts.signal);
+    if (outcome === 'timeout' && deadline !== -Infinity) outcome = await lockAsync(h, GET_MUTEX, msLeft(deadline), signal);
     if (outcome === 'timeout') throw new Empty();
     let bytes: Uint8Array | null;
     try {
       if (outcome === 'recovered') this.counts.recoverReader();
       this.counts.beginRead();
       try {
-        bytes = this.ring.tryReadFull() ?? (await this.ring.read(deadline, opts.signal));
+        bytes = this.ring.tryReadFull() ?? (await this.ring.read(deadline, signal));
       } catch (err) {
         this.counts.recoverReader(); // aborted: an item it began to take is gone
         throw err;
@@ -252,11 +250,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   getSync(options?: BlockingOptions): T {
     this.#checkOpen();
-    const opts = checkOptions(options);
-    const deadline = deadlineOf(opts);
+    const deadline = deadlineOf(options);
     const h = this.ring.header;
     if (isHeldByMe(h, GET_MUTEX)) throw new ProcessError('getSync() cannot run while an async get() of this thread is waiting on the same queue');
-    const outcome = lockSync(h, GET_MUTEX, opts.block === false ? 0 : msLeft(deadline));
+    const outcome = lockSync(h, GET_MUTEX, msLeft(deadline));
     if (outcome === 'timeout') throw new Empty();
     let bytes: Uint8Array | null;
     try {

@@ -47,6 +47,7 @@ import { Segment } from '../shm/segment.js';
 import { waitAsync, waitSync, wake } from '../shm/wait.js';
 import { holderOf } from '../shm/mutex.js';
 import { isDead } from '../shm/liveness.js';
+import { SLICE_MS } from '../shm/wait-policy.js';
 
 export const TAIL = 0;
 export const HEAD = 16;
@@ -74,8 +75,6 @@ const enum Kind {
 
 const FRAME_HEADER = 8;
 const pad8 = (n: number) => (n + 7) & ~7;
-/** How long a reader mid-message waits before checking that the writer is alive. */
-const SLICE_MS = 100;
 
 export type Deadline = number; // Date.now()-based; Infinity = none
 

@@ -19,10 +19,10 @@
 import { inspect } from 'node:util';
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { allocate, Block, type BlockHandle } from '../shm/arena.js';
-import type { AcquireOptions } from '../shm/drive.js';
 import type { Lock } from '../sync/lock.js';
 import { lockFor, type LockOption } from './value.js';
 import { toElement, typeInfo, type AnyTypedArray, type ArrayOf, type TypeInfo } from './typecodes.js';
+import { forwardLock, type LockForwarding } from '../sync/lock-forwarding.js';
 
 /** Python's extras on a 'c' array. */
 export interface CharArrayExtras {
@@ -45,12 +45,7 @@ export type SynchronizedArray<A extends AnyTypedArray = AnyTypedArray> = RawShar
   getLock(): Lock;
   /** The raw array (no lock) on the same memory; the same object on every call. */
   getObj(): RawSharedArray<A>;
-  acquire(options?: AcquireOptions | number): Promise<boolean>;
-  acquireSync(options?: AcquireOptions | number): boolean;
-  release(): void;
-  withLock<R>(fn: () => R | Promise<R>): Promise<R>;
-  lockSync(options?: AcquireOptions | number): Disposable;
-};
+} & LockForwarding;
 
 type Extras<TC extends string> = TC extends 'c' | 'c_char' ? CharArrayExtras : unknown;
 
@@ -132,22 +127,8 @@ function classesFor(info: TypeInfo): { raw: Ctor; synced: Ctor } {
       const st = this[STATE];
       return (st.obj ??= make(st.info, st.block, st.owner, this.length, null));
     }
-    acquire(options?: AcquireOptions | number): Promise<boolean> {
-      return this.getLock().acquire(options);
-    }
-    acquireSync(options?: AcquireOptions | number): boolean {
-      return this.getLock().acquireSync(options);
-    }
-    release(): void {
-      this.getLock().release();
-    }
-    withLock<R>(fn: () => R | Promise<R>): Promise<R> {
-      return this.getLock().withLock(fn);
-    }
-    lockSync(options?: AcquireOptions | number): Disposable {
-      return this.getLock().lockSync(options);
-    }
   }
+  forwardLock(Synced, (a) => a.getLock()); // acquire(), release(), withLock(), lockSync(), lock()
   if (info.kind === 'char') {
     for (const C of [Raw, Synced]) {
       Object.defineProperties(C.prototype, {

@@ -34,11 +34,11 @@
 import { inspect } from 'node:util';
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { allocate, Block, type BlockHandle } from '../shm/arena.js';
-import type { AcquireOptions } from '../shm/drive.js';
 import { token } from '../shm/liveness.js';
 import { Lock } from '../sync/lock.js';
 import { RLock } from '../sync/rlock.js';
 import { fromElement, toElement, typeInfo, type TypeInfo, type ValueInput, type ValueOf } from './typecodes.js';
+import { forwardLock, type LockForwarding } from '../sync/lock-forwarding.js';
 
 /** The `lock` option of Value and Array: true (default) → a new RLock; false → none (raw); a Lock or RLock → that one. */
 export type LockOption = boolean | Lock;
@@ -165,6 +165,7 @@ export class SharedValue<T = number | bigint> {
 }
 
 /** A value with a lock: Value() with lock: true (the default: a new RLock) or a given Lock/RLock. */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: forwardLock installs the merged interface's methods (below).
 export class SynchronizedValue<T = number | bigint> extends SharedValue<T> {
   readonly #lock: Lock;
   #obj: SharedValue<T> | null = null;
@@ -184,28 +185,14 @@ export class SynchronizedValue<T = number | bigint> extends SharedValue<T> {
     return (this.#obj ??= new SharedValue<T>(this.info.code, undefined, this.memory));
   }
 
-  /** Forwards to the lock, as Python's synchronized wrapper does. */
-  acquire(options?: AcquireOptions | number): Promise<boolean> {
-    return this.#lock.acquire(options);
-  }
-  acquireSync(options?: AcquireOptions | number): boolean {
-    return this.#lock.acquireSync(options);
-  }
-  release(): void {
-    this.#lock.release();
-  }
-  withLock<R>(fn: () => R | Promise<R>): Promise<R> {
-    return this.#lock.withLock(fn);
-  }
-  /** `using _ = v.lockSync()`: Python's `with v:`. */
-  lockSync(options?: AcquireOptions | number): Disposable {
-    return this.#lock.lockSync(options);
-  }
-
   protected override get lockOrNull(): Lock {
     return this.#lock;
   }
 }
+
+// biome-ignore lint/correctness/noUnusedVariables: a merged declaration repeats the class's type parameters.
+export interface SynchronizedValue<T = number | bigint> extends LockForwarding {}
+forwardLock(SynchronizedValue, (v) => v.getLock());
 
 type ValueOptions = { lock?: LockOption };
 

@@ -14,16 +14,6 @@ export interface Sleep {
 
 export type Operation<T> = Generator<Sleep, T, void>;
 
-/** Options of every blocking call: Python's block and timeout (ms), plus an AbortSignal. */
-export interface AcquireOptions {
-  block?: boolean;
-  timeout?: number;
-  signal?: AbortSignal;
-}
-
-/** Longest single sleep: waits re-check liveness (dead holders, dead parties) this often. */
-export const SLICE_MS = 100;
-
 export function runSync<T>(op: Operation<T>): T {
   for (let step = op.next(); ; step = op.next()) {
     if (step.done) return step.value;
@@ -53,25 +43,16 @@ export async function runAsync<T>(op: Operation<T>, signal?: AbortSignal): Promi
   }
 }
 
-/** Checks options as Python checks block/timeout; returns the deadline (Date.now() based). */
-export function deadlineOf(options: AcquireOptions | number | undefined, what = 'timeout'): number {
-  if (options === undefined) return Infinity; // the common case: nothing to check, nothing allocated
-  const opts = typeof options === 'number' || options === undefined ? { timeout: options } : options;
-  if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object { block?, timeout?, signal? }');
-  const { timeout } = opts;
-  if (timeout !== undefined && timeout !== null && (typeof timeout !== 'number' || Number.isNaN(timeout))) {
-    throw new TypeError(`${what} must be a number of milliseconds, got ${typeof timeout}`);
+/**
+ * Runs the start of an async call so that an error thrown while checking its
+ * arguments (a TypeError for a bad timeout, ProcessError for misuse) rejects
+ * the returned promise instead of throwing synchronously — as every other
+ * async call of the package.
+ */
+export function rejecting<T>(start: () => Promise<T>): Promise<T> {
+  try {
+    return start();
+  } catch (err) {
+    return Promise.reject(err);
   }
-  if (opts.block === false) return -Infinity;
-  if (timeout === undefined || timeout === null || timeout === Infinity) return Infinity;
-  return Date.now() + Math.max(0, timeout);
-}
-
-export function signalOf(options: AcquireOptions | number | undefined): AbortSignal | undefined {
-  return typeof options === 'object' && options !== null ? options.signal : undefined;
-}
-
-/** ms left until `deadline`, capped to one slice. */
-export function sliceUntil(deadline: number): number {
-  return Math.min(SLICE_MS, Math.max(0, deadline - Date.now()));
 }

@@ -11,7 +11,9 @@
 // consistent): a store of 0 by unlock() is seen by the next compareExchange
 // together with every write the holder made before it.
 import { isDead, token } from './liveness.js';
-import { runAsync, runSync, SLICE_MS, sliceUntil, type Operation } from './drive.js';
+import { runAsync, runSync, type Operation } from './drive.js';
+import { sliceUntil } from '../options.js';
+import { SLICE_MS } from './wait-policy.js';
 import { wake } from './wait.js';
 
 export type LockOutcome = 'acquired' | 'recovered' | 'timeout';

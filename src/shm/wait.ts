@@ -10,13 +10,10 @@
 //
 // With the native addon, sleeping is a process-shared futex (it wakes across
 // processes); without it, Atomics.wait / waitAsync (threads of one process).
-// A wait first spins a little: a wake-up through the kernel costs 5-70 µs,
-// while a peer often changes the word within a microsecond.
+// A wait first spins a little, as the wait policy allows (wait-policy.ts).
 import { native } from '../native.js';
+import { SPIN_READS_ASYNC, SPIN_READS_SYNC, spinReads } from './wait-policy.js';
 
-/** Spins before sleeping: long for a blocked thread, short where the event loop would stall. */
-const SPIN_SYNC = 5000;
-const SPIN_ASYNC = 200;
 const addon = native();
 
 function spinUntilChanged(i32: Int32Array, index: number, expected: number, spins: number): boolean {
@@ -33,7 +30,7 @@ function clampTimeout(timeoutMs: number | undefined): number {
  * Returns false on timeout, true otherwise (changed, woken, or spuriously: re-check).
  */
 export function waitSync(i32: Int32Array, index: number, expected: number, timeoutMs?: number): boolean {
-  if (spinUntilChanged(i32, index, expected, SPIN_SYNC)) return true;
+  if (spinUntilChanged(i32, index, expected, spinReads(SPIN_READS_SYNC))) return true;
   const timeout = clampTimeout(timeoutMs);
   Atomics.add(i32, index + 1, 1);
   try {
@@ -47,7 +44,7 @@ export function waitSync(i32: Int32Array, index: number, expected: number, timeo
 /** waitSync without blocking the thread. An aborted `signal` rejects with its reason. */
 export function waitAsync(i32: Int32Array, index: number, expected: number, timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
   if (signal?.aborted) return Promise.reject(signal.reason);
-  if (spinUntilChanged(i32, index, expected, SPIN_ASYNC)) return Promise.resolve(true);
+  if (spinUntilChanged(i32, index, expected, spinReads(SPIN_READS_ASYNC))) return Promise.resolve(true);
   const timeout = clampTimeout(timeoutMs);
   Atomics.add(i32, index + 1, 1);
   return new Promise<boolean>((resolve, reject) => {

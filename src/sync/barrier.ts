@@ -20,14 +20,16 @@
 // else (its release/acquire are seq_cst Atomics, see lock.ts).
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { BrokenBarrierError } from '../errors.js';
-import { deadlineOf, runAsync, runSync, signalOf, SLICE_MS, type AcquireOptions, type Operation } from '../shm/drive.js';
+import { rejecting, runAsync, runSync, type Operation } from '../shm/drive.js';
+import { deadlineOf, signalOf, type AcquireOptions } from '../options.js';
+import { SLICE_MS } from '../shm/wait-policy.js';
 import { isDead, token } from '../shm/liveness.js';
 import type { BlockHandle } from '../shm/arena.js';
 import { state as processState } from '../process/state.js';
 import { compileSource, toTaskSpec, type SourceTask } from '../process/task.js';
 import { Condition } from './condition.js';
 import { Lock } from './lock.js';
-import { rejecting, SharedWords } from './shared-words.js';
+import { SharedWords } from './shared-words.js';
 
 const STATE = 0;
 const COUNT = 2;

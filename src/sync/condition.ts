@@ -30,13 +30,16 @@
 //        [2] capacity, then per slot [state, sleepers, ticket].
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { ProcessError } from '../errors.js';
-import { deadlineOf, runAsync, runSync, signalOf, SLICE_MS, sliceUntil, type AcquireOptions, type Operation } from '../shm/drive.js';
+import { rejecting, runAsync, runSync, type Operation } from '../shm/drive.js';
+import { deadlineOf, signalOf, sliceUntil, type AcquireOptions } from '../options.js';
+import { SLICE_MS } from '../shm/wait-policy.js';
 import { isDead, token } from '../shm/liveness.js';
 import { wake } from '../shm/wait.js';
 import type { BlockHandle } from '../shm/arena.js';
 import { Lock } from './lock.js';
 import { RLock } from './rlock.js';
-import { rejecting, SharedWords, type Guard } from './shared-words.js';
+import { SharedWords } from './shared-words.js';
+import { forwardLock, type LockForwarding } from './lock-forwarding.js';
 
 const NEXT_TICKET = 0;
 const IN_USE = 1;
@@ -157,6 +160,7 @@ function* takeSignal(table: WaiterTable, at: number, deadline: number, passOn: {
   }
 }
 
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: forwardLock installs the merged interface's methods (below).
 export class Condition {
   readonly #words: SharedWords;
   readonly #waiters: WaiterTable;
@@ -176,24 +180,6 @@ export class Condition {
     this.#waiters = new WaiterTable(this.#words.i32);
   }
 
-  acquire(options?: AcquireOptions | number): Promise<boolean> {
-    return this.#lock.acquire(options);
-  }
-  acquireSync(options?: AcquireOptions | number): boolean {
-    return this.#lock.acquireSync(options);
-  }
-  release(): void {
-    this.#lock.release();
-  }
-  withLock<T>(fn: () => T | Promise<T>): Promise<T> {
-    return this.#lock.withLock(fn);
-  }
-  lockSync(options?: AcquireOptions | number): Guard {
-    return this.#lock.lockSync(options);
-  }
-  lock(options?: AcquireOptions | number): Promise<Guard> {
-    return this.#lock.lock(options);
-  }
   /** The underlying Lock or RLock. */
   get _lock(): Lock {
     return this.#lock;
@@ -262,5 +248,8 @@ export class Condition {
     return { type: 'multiproc.Condition', data: { words: this.#words.toHandle('a Condition'), lock: this.#lock } };
   }
 }
+
+export interface Condition extends LockForwarding {}
+forwardLock(Condition, (c) => c._lock);
 
 registerHandleType('multiproc.Condition', (d: { words: BlockHandle; lock: Lock }) => new Condition(d.lock, SharedWords.attach(d.words) as never));

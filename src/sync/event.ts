@@ -9,10 +9,11 @@
 //
 // Words: [0] flag, [1] sleepers.
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
-import { deadlineOf, runAsync, runSync, signalOf, sliceUntil, type AcquireOptions, type Operation } from '../shm/drive.js';
+import { rejecting, runAsync, runSync, type Operation } from '../shm/drive.js';
+import { deadlineOf, signalOf, sliceUntil, type AcquireOptions } from '../options.js';
 import { wake } from '../shm/wait.js';
 import type { BlockHandle } from '../shm/arena.js';
-import { rejecting, SharedWords } from './shared-words.js';
+import { SharedWords } from './shared-words.js';
 
 function* waitForSet(i32: Int32Array, deadline: number): Operation<boolean> {
   for (;;) {

@@ -18,7 +18,8 @@
 //
 // Words: [0] holder token, [1] sleepers.
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
-import { deadlineOf, runAsync, runSync, signalOf, type AcquireOptions, type Operation } from '../shm/drive.js';
+import { runAsync, runSync, type Operation } from '../shm/drive.js';
+import { deadlineOf, signalOf, type AcquireOptions } from '../options.js';
 import { isHeldByMe, lockOp, tryLock, unlockIfHeld, type LockOutcome } from '../shm/mutex.js';
 import type { BlockHandle } from '../shm/arena.js';
 import { acquiredGuard, acquiredGuardAsync, SharedWords, withAcquired, type Guard } from './shared-words.js';

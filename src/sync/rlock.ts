@@ -11,7 +11,7 @@
 // written before the unlock that freed it).
 import { registerHandleType } from '../codec/handles.js';
 import { ProcessError } from '../errors.js';
-import { deadlineOf, type AcquireOptions } from '../shm/drive.js';
+import { deadlineOf, type AcquireOptions } from '../options.js';
 import { isHeldByMe, unlock, type LockOutcome } from '../shm/mutex.js';
 import type { BlockHandle } from '../shm/arena.js';
 import { Lock } from './lock.js';

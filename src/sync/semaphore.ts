@@ -14,7 +14,8 @@
 //
 // Words: [0] value, [1] sleepers, [2] bound (BoundedSemaphore: the initial value).
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
-import { deadlineOf, runAsync, runSync, signalOf, sliceUntil, type AcquireOptions, type Operation } from '../shm/drive.js';
+import { runAsync, runSync, type Operation } from '../shm/drive.js';
+import { deadlineOf, signalOf, sliceUntil, type AcquireOptions } from '../options.js';
 import { wake } from '../shm/wait.js';
 import type { BlockHandle } from '../shm/arena.js';
 import { acquiredGuard, acquiredGuardAsync, SharedWords, withAcquired, type Guard } from './shared-words.js';

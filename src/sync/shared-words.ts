@@ -68,17 +68,3 @@ export function guard(release: () => void): Guard {
     [Symbol.asyncDispose]: async () => dispose(),
   };
 }
-
-/**
- * Runs the start of an async call so that an error thrown while checking its
- * arguments (a TypeError for a bad timeout, ProcessError for misuse) rejects
- * the returned promise instead of throwing synchronously — as every other
- * async call of the package.
- */
-export function rejecting<T>(start: () => Promise<T>): Promise<T> {
-  try {
-    return start();
-  } catch (err) {
-    return Promise.reject(err);
-  }
-}
