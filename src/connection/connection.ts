@@ -1,5 +1,5 @@
 // Connection and Pipe: Python's multiprocessing.connection over shared-memory
-// rings (queues/ring.ts). A duplex pipe has a ring per direction; a one-way
+// rings (channel/ring.ts, whole messages through channel/messages.ts). A duplex pipe has a ring per direction; a one-way
 // pipe has one. send() is sendBytes() of the codec's encoding, as Python's
 // send() is send_bytes() of a pickle. Messages of any size pass; empty ones too.
 //
@@ -10,21 +10,19 @@ import { decode, encode } from '../codec/codec.js';
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { encodeUndoably, undoIfUnsent } from '../codec/undo.js';
 import { BufferTooShort, EOFError, ProcessError } from '../errors.js';
-import { lockAsync, lockSync, tryLock, unlock } from '../shm/mutex.js';
 import { Segment, type SegmentHandle } from '../shm/segment.js';
 import { rejecting, runAsync, runSync, type Operation } from '../shm/drive.js';
 import { deadlineOf, sliceUntil } from '../options.js';
+import { readMessage, readMessageSync, writeMessage, writeMessageSync } from '../channel/messages.js';
 import {
-  GET_MUTEX,
   HEAD,
-  PUT_MUTEX,
   READER_HOLDERS,
   READER_PENDING,
   Ring,
   TAIL,
   WRITER_HOLDERS,
   WRITER_PENDING,
-} from '../queues/ring.js';
+} from '../channel/ring.js';
 import { hold, isHeld, ReaderWatch, release } from './ends.js';
 
 const DEFAULT_BUFFER = 1 << 20; // 1 MiB per direction; pages are touched only as used
@@ -91,12 +89,12 @@ export class Connection {
 
   async sendBytes(buf: ArrayBufferView | ArrayBuffer, offset?: number, size?: number): Promise<void> {
     const ring = this.#writer();
-    await this.#writeMessage(ring, toBytes(buf, offset, size));
+    await writeMessage(ring, toBytes(buf, offset, size), this.#abandoned);
   }
 
   sendBytesSync(buf: ArrayBufferView | ArrayBuffer, offset?: number, size?: number): void {
     const ring = this.#writer();
-    this.#writeMessageSync(ring, toBytes(buf, offset, size));
+    writeMessageSync(ring, toBytes(buf, offset, size), this.#abandoned);
   }
 
   /** Sends any value the codec accepts; an unsendable one is a TypeError and nothing is sent. */
@@ -104,7 +102,7 @@ export class Connection {
     const ring = this.#writer();
     const [bytes, undo] = encodeUndoably(() => encode(obj, 'obj'));
     try {
-      await this.#writeMessage(ring, bytes);
+      await writeMessage(ring, bytes, this.#abandoned);
     } catch (err) {
       undo?.(); // (EPIPE: the message was not written whole, so nobody received what it carried)
       throw err;
@@ -115,30 +113,10 @@ export class Connection {
     const ring = this.#writer();
     const [bytes, undo] = encodeUndoably(() => encode(obj, 'obj'));
     try {
-      this.#writeMessageSync(ring, bytes);
+      writeMessageSync(ring, bytes, this.#abandoned);
     } catch (err) {
       undo?.();
       throw err;
-    }
-  }
-
-  async #writeMessage(ring: Ring, bytes: Uint8Array): Promise<void> {
-    const h = ring.header;
-    if (tryLock(h, PUT_MUTEX) === 'timeout') await lockAsync(h, PUT_MUTEX);
-    try {
-      if (!ring.tryWrite(bytes)) await ring.write(bytes, this.#abandoned);
-    } finally {
-      unlock(h, PUT_MUTEX);
-    }
-  }
-
-  #writeMessageSync(ring: Ring, bytes: Uint8Array): void {
-    const h = ring.header;
-    lockSync(h, PUT_MUTEX);
-    try {
-      if (!ring.tryWrite(bytes)) ring.writeSync(bytes, this.#abandoned);
-    } finally {
-      unlock(h, PUT_MUTEX);
     }
   }
 
@@ -154,29 +132,14 @@ export class Connection {
   #ended = (): boolean => !isHeld(this.#read!.header, WRITER_HOLDERS, WRITER_PENDING);
 
   async #readMessage(): Promise<Uint8Array> {
-    const ring = this.#reader();
-    const h = ring.header;
-    if (tryLock(h, GET_MUTEX) === 'timeout') await lockAsync(h, GET_MUTEX);
-    let bytes: Uint8Array | null;
-    try {
-      bytes = ring.tryReadFull() ?? (await ring.read(Infinity, undefined, this.#ended));
-    } finally {
-      unlock(h, GET_MUTEX);
-    }
-    if (!bytes) throw new EOFError('the other end of the pipe was closed and nothing is left to read');
-    return bytes;
+    return this.#orEOF(await readMessage(this.#reader(), this.#ended));
   }
 
   #readMessageSync(): Uint8Array {
-    const ring = this.#reader();
-    const h = ring.header;
-    lockSync(h, GET_MUTEX);
-    let bytes: Uint8Array | null;
-    try {
-      bytes = ring.readSync(Infinity, this.#ended);
-    } finally {
-      unlock(h, GET_MUTEX);
-    }
+    return this.#orEOF(readMessageSync(this.#reader(), this.#ended));
+  }
+
+  #orEOF(bytes: Uint8Array | null): Uint8Array {
     if (!bytes) throw new EOFError('the other end of the pipe was closed and nothing is left to read');
     return bytes;
   }

@@ -9,7 +9,7 @@
 // duplicate of the fd alive the same way), so closing the parent's copy right
 // after start() does not look like EOF to the other end.
 import { isDead, token } from '../shm/liveness.js';
-import { HOLDER_SLOTS } from '../queues/ring.js';
+import { HOLDER_SLOTS } from '../channel/ring.js';
 import { SLICE_MS } from '../shm/wait-policy.js';
 
 /** Claims a slot for this thread (idempotent). */

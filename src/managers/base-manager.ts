@@ -16,7 +16,7 @@ import { ProcessError, RemoteError } from '../errors.js';
 import { requireNative } from '../native.js';
 import { Process } from '../process/process.js';
 import { task, toTaskSpec, type ModuleTask, type TaskSpec } from '../process/task.js';
-import { Ring } from '../queues/ring.js';
+import { Ring } from '../channel/ring.js';
 import { clientFor, connectClient, type ManagerClient, type ManagerInfo } from './client.js';
 import { CREATE_OID, MANAGER_OID } from './protocol.js';
 import { Server, type TypeSpec } from './server.js';

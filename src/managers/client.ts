@@ -15,11 +15,11 @@ import { Client, type Address } from '../connection/listener.js';
 import type { SocketConnection } from '../connection/socket-connection.js';
 import { ProcessError, RemoteError } from '../errors.js';
 import { isDead, token } from '../shm/liveness.js';
-import { Ring } from '../queues/ring.js';
+import { Ring } from '../channel/ring.js';
 import type { Segment } from '../shm/segment.js';
 import { encodeUndoably } from '../codec/undo.js';
 import { CREATE_OID, decodeResponse, encodeRequest, Kind, MANAGER_OID, NEXT_CLIENT, responseCallOf, SERVER_STATE, SHUT_DOWN, type Response } from './protocol.js';
-import { readNow, spinForData, writeSync } from './ring-io.js';
+import { readNow, spinForData, writeMessageSync } from '../channel/messages.js';
 import { SLICE_MS, SPIN_MS, SPIN_READS_ASYNC, SPIN_READS_SYNC, spinMs, spinReads } from '../shm/wait-policy.js';
 import { BusyWindow } from './busy-loop.js';
 
@@ -265,7 +265,7 @@ export class LocalClient extends ManagerClient {
   }
 
   protected post(bytes: Uint8Array): void {
-    writeSync(this.#request, bytes, () => this.#serverGone());
+    writeMessageSync(this.#request, bytes, () => this.#serverGone());
   }
 
   /** Settles whatever replies are waiting; true if there were any. */

@@ -13,7 +13,7 @@
 // Each argument is encoded on its own so numbers and short strings take the
 // codec's fast paths (an array of them would go through v8.serialize).
 import { decode, encode } from '../codec/codec.js';
-import { WORD_A, WORD_B } from '../queues/ring.js';
+import { WORD_A, WORD_B } from '../channel/ring.js';
 import type { Segment } from '../shm/segment.js';
 
 /** Request-ring header words (the ring leaves them to its users): client ids, and the server's state. */

@@ -23,12 +23,12 @@ import { shareable, type HandleData } from '../codec/handles.js';
 import { undoIfUnsent } from '../codec/undo.js';
 import { isDead, token } from '../shm/liveness.js';
 import { tryLock, unlock } from '../shm/mutex.js';
-import { PUT_MUTEX, Ring } from '../queues/ring.js';
+import { PUT_MUTEX, Ring } from '../channel/ring.js';
 import { wake } from '../shm/wait.js';
 import type { Segment } from '../shm/segment.js';
 import type { ManagerInfo } from './client.js';
 import { callIdOf, clientIdOf, decodeRequest, encodeResponse, Kind, SERVER_STATE, SHUT_DOWN, type Request, type Response } from './protocol.js';
-import { readNow, spinForData, write } from './ring-io.js';
+import { readNow, spinForData, writeMessage } from '../channel/messages.js';
 import { SLICE_MS, SPIN_MS, spinMs } from '../shm/wait-policy.js';
 import { asCaller, CallCancelled, cancelCall, onClientGone, type ClientScope } from './waiters.js';
 import { BusyWindow } from './busy-loop.js';
@@ -347,7 +347,7 @@ export class Server {
     const abandoned = () => (isDead(c.token) ? new Error('client gone') : null);
     try {
       while (c.backlog.length > 0 && !c.gone) {
-        await write(c.reply!, c.backlog[0], abandoned);
+        await writeMessage(c.reply!, c.backlog[0], abandoned);
         c.backlog.shift();
       }
     } catch {

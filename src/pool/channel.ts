@@ -34,7 +34,7 @@
 import { Segment } from '../shm/segment.js';
 import { isDead } from '../shm/liveness.js';
 import { waitAsync, wake } from '../shm/wait.js';
-import { HEAD, Ring } from '../queues/ring.js';
+import { HEAD, Ring } from '../channel/ring.js';
 
 /** Control block layout (int32 words). */
 const CLOSING = 0; // 1: no task will be written any more; idle workers exit

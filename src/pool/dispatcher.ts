@@ -18,7 +18,7 @@ import { decodesToCopies } from '../codec/codec.js';
 import { BrokenPoolError } from '../errors.js';
 import { Process } from '../process/process.js';
 import { task as moduleTask, toTaskSpec, type TaskSpec } from '../process/task.js';
-import { GET_MUTEX, PUT_MUTEX, TAIL } from '../queues/ring.js';
+import { GET_MUTEX, PUT_MUTEX, TAIL } from '../channel/ring.js';
 import { TaskWriter } from './task-writer.js';
 import { token } from '../shm/liveness.js';
 import { lockAsync, unlock, type LockOutcome } from '../shm/mutex.js';

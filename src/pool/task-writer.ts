@@ -6,7 +6,7 @@
 // writes, on a microtask); otherwise it waits, copied, in an outbox that an
 // async feeder writes as room appears.
 import { ProcessError } from '../errors.js';
-import { PUT_MUTEX, type Ring } from '../queues/ring.js';
+import { PUT_MUTEX, type Ring } from '../channel/ring.js';
 import { lockAsync, tryLock, unlock } from '../shm/mutex.js';
 
 export class TaskWriter {

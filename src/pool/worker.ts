@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { decodeLoadingTypes } from '../codec/load-types.js';
 import { state } from '../process/state.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
-import { GET_MUTEX, PUT_MUTEX, TAIL } from '../queues/ring.js';
+import { GET_MUTEX, PUT_MUTEX, TAIL } from '../channel/ring.js';
 import { token } from '../shm/liveness.js';
 import { lockSync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
 import { waitAsync } from '../shm/wait.js';

@@ -40,7 +40,7 @@
 import { isDead, token } from '../shm/liveness.js';
 import { lockSync, tryLock, unlock } from '../shm/mutex.js';
 import { wake } from '../shm/wait.js';
-import { type Ring, SLOTS_END, SLOTS_START, WORD_A, WORD_B } from './ring.js';
+import { type Ring, SLOTS_END, SLOTS_START, WORD_A, WORD_B } from '../channel/ring.js';
 
 const ACCEPTING = 1 << 28;
 const WRITING = 1 << 29;

@@ -6,7 +6,7 @@ import { waitAsync, waitSync } from '../shm/wait.js';
 import { SLICE_MS } from '../shm/wait-policy.js';
 import { Queue, queueKinds, type QueueOptions } from './queue.js';
 import { TASKS_DONE } from './accounting.js';
-import type { Ring } from './ring.js';
+import type { Ring } from '../channel/ring.js';
 
 
 export class JoinableQueue<T = unknown> extends Queue<T> {

@@ -24,7 +24,7 @@ import { waitAsync, waitSync } from '../shm/wait.js';
 import { state } from '../process/state.js';
 import { deadlineOf, msLeft, signalOf, sliceUntil, type BlockingOptions } from '../options.js';
 import { ItemCounts } from './accounting.js';
-import { GET_MUTEX, PUT_MUTEX, Ring, WORD_A } from './ring.js';
+import { GET_MUTEX, PUT_MUTEX, Ring, WORD_A } from '../channel/ring.js';
 
 export interface QueueOptions {
   /** Bytes of the shared ring (rounded up to a power of two). Larger items still pass, in chunks. Default 1 MiB. */

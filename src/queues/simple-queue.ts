@@ -1,6 +1,6 @@
 // SimpleQueue: Python's unbounded, minimal queue (put, get, empty, close).
 import { Queue, queueKinds, type QueueOptions } from './queue.js';
-import type { Ring } from './ring.js';
+import type { Ring } from '../channel/ring.js';
 
 export class SimpleQueue<T = unknown> extends Queue<T> {
   constructor(options: QueueOptions = {}) {

@@ -1,5 +1,6 @@
-// A byte ring of framed messages in shared memory: the channel under Queue,
-// SimpleQueue, JoinableQueue and Pipe. One writer and one reader at a time:
+// A byte ring of framed messages in shared memory: the channel under every
+// Queue, Pipe, Manager and Pool (whole messages in and out: messages.ts).
+// One writer and one reader at a time:
 // callers serialize writers with the header's put mutex and readers with its
 // get mutex (shm/mutex.ts), which recover from holders that died.
 //
