@@ -75,6 +75,10 @@ const enum Kind {
 }
 
 const FRAME_HEADER = 8;
+/** From this size on, a message is read into memory that is not zeroed first (it is overwritten whole). */
+const UNZEROED_FROM = 4096;
+/** A Uint8Array of `n` bytes whose memory is not cleared first: for a large copy, clearing costs as much as copying. */
+const unzeroed = (n: number): Uint8Array => (n < UNZEROED_FROM ? new Uint8Array(n) : new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n));
 const pad8 = (n: number) => (n + 7) & ~7;
 
 export type Deadline = number; // Date.now()-based; Infinity = none
@@ -306,9 +310,9 @@ export class Ring {
     const at = (pos + FRAME_HEADER) & this.#mask;
     const first = Math.min(len, this.capacity - at);
     let out: Uint8Array;
-    if (!into && first === len) out = this.#data.slice(at, at + len);
+    if (!into && first === len && len < UNZEROED_FROM) out = this.#data.slice(at, at + len);
     else {
-      out = into ?? new Uint8Array(len);
+      out = into ?? unzeroed(len);
       out.set(this.#data.subarray(at, at + first), offset);
       out.set(this.#data.subarray(0, len - first), offset + first);
     }
@@ -347,7 +351,7 @@ export class Ring {
           const [kind, payload] = this.#readFrame();
           if (kind === Kind.Full) return payload; // (drops a partial message of a writer that died)
           if (kind === Kind.First) {
-            partial = new Uint8Array(new Float64Array(payload.buffer, 0, 1)[0]);
+            partial = unzeroed(new Float64Array(payload.buffer, 0, 1)[0]);
             filled = 0;
           } else if (partial) {
             partial.set(payload, filled);
