@@ -45,7 +45,9 @@
 // put mutex can tell a delivered message (tail there) from a lost one; and
 // onOrphanMessage runs for each message whose reader died.
 import { Segment } from '../shm/segment.js';
-import { waitAsync, waitSync, wake } from '../shm/wait.js';
+import { waitAsync, wake } from '../shm/wait.js';
+import { runAsync, runSync, type Operation } from '../shm/drive.js';
+import { sliceUntil } from '../options.js';
 import { holderOf } from '../shm/mutex.js';
 import { isDead } from '../shm/liveness.js';
 import { SLICE_MS } from '../shm/wait-policy.js';
@@ -187,25 +189,22 @@ export class Ring {
    * will ever read), that error is thrown.
    */
   writeSync(bytes: Uint8Array, abandoned?: () => Error | null): void {
-    for (const [kind, src, start, len] of this.#frames(bytes)) {
-      const need = FRAME_HEADER + pad8(len);
-      while (this.#free() < need) {
-        const err = abandoned?.();
-        if (err) throw err;
-        waitSync(this.header, HEAD, this.#wantRoom(need), SLICE_MS);
-      }
-      this.#writeFrame(kind, src, start, len);
-    }
+    runSync(this.#writeOp(bytes, abandoned));
   }
 
-  /** Writes a message, waiting asynchronously while the ring is full (see writeSync). */
-  async write(bytes: Uint8Array, abandoned?: () => Error | null): Promise<void> {
+  /** writeSync() waiting asynchronously while the ring is full. */
+  write(bytes: Uint8Array, abandoned?: () => Error | null): Promise<void> {
+    return runAsync(this.#writeOp(bytes, abandoned));
+  }
+
+  /** Writing a message frame by frame, waiting for room, as an operation (shm/drive.ts). */
+  *#writeOp(bytes: Uint8Array, abandoned?: () => Error | null): Operation<void> {
     for (const [kind, src, start, len] of this.#frames(bytes)) {
       const need = FRAME_HEADER + pad8(len);
       while (this.#free() < need) {
         const err = abandoned?.();
         if (err) throw err;
-        await waitAsync(this.header, HEAD, this.#wantRoom(need), SLICE_MS);
+        yield { i32: this.header, index: HEAD, expected: this.#wantRoom(need), ms: SLICE_MS };
       }
       this.#writeFrame(kind, src, start, len);
     }
@@ -324,87 +323,61 @@ export class Ring {
     return [kind, out];
   }
 
+  /** The next whole message (see #readOp), blocking this thread while none is there. */
+  readSync(deadline: Deadline, ended?: () => boolean): Uint8Array | null {
+    return runSync(this.#readOp(deadline, ended));
+  }
+
+  /** readSync() waiting asynchronously; an aborted `signal` rejects with its reason. */
+  read(deadline: Deadline, signal?: AbortSignal, ended?: () => boolean): Promise<Uint8Array | null> {
+    return runAsync(this.#readOp(deadline, ended), signal);
+  }
+
   /**
    * Reads one whole message, or returns null if none starts before `deadline`.
    * Once a message has started, it is read to its end regardless of the
    * deadline (the writer is writing it now), unless the writer died.
-   * `sleep` waits until tail moves or the given time passes. `ended` says
-   * whether no message can come any more (every writer is gone): then null.
+   * `ended` says whether no message can come any more (every writer is
+   * gone): then null.
    */
-  #read(
-    deadline: Deadline,
-    // biome-ignore lint/suspicious/noConfusingVoidType: a synchronous sleep returns nothing, an asynchronous one a promise
-    sleep: (tail: number, ms: number) => void | Promise<unknown>,
-    ended?: () => boolean,
-  ): Uint8Array | null | Promise<Uint8Array | null> {
+  *#readOp(deadline: Deadline, ended?: () => boolean): Operation<Uint8Array | null> {
     let partial: Uint8Array | null = null;
     let filled = 0;
-    const step = (): Uint8Array | null | 'wait' => {
-      for (;;) {
-        while (this.hasData()) {
-          if (partial && this.#nextIsChunk() && filled + this.#nextLength() <= partial.length) {
-            const [kind] = this.#readFrame(partial, filled); // straight into the message: one copy
-            filled += this.#lastLength;
-            if (kind === Kind.Last) return partial;
-            continue;
-          }
-          const [kind, payload] = this.#readFrame();
-          if (kind === Kind.Full) return payload; // (drops a partial message of a writer that died)
-          if (kind === Kind.First) {
-            partial = unzeroed(new Float64Array(payload.buffer, 0, 1)[0]);
-            filled = 0;
-          } else if (partial) {
-            partial.set(payload, filled);
-            filled += payload.length;
-            if (kind === Kind.Last) return partial;
-          } else if (kind === Kind.Last) this.onOrphanMessage(); // the rest of a message whose reader died: skipped
+    for (;;) {
+      while (this.hasData()) {
+        if (partial && this.#nextIsChunk() && filled + this.#nextLength() <= partial.length) {
+          const [kind] = this.#readFrame(partial, filled); // straight into the message: one copy
+          filled += this.#lastLength;
+          if (kind === Kind.Last) return partial;
+          continue;
         }
-        if (partial) {
-          // The writer holds the put mutex for the whole message and publishes
-          // its last frame before it unlocks: a free or dead mutex means it is
-          // done or dead, and if a frame arrived meanwhile, read on.
-          const writer = holderOf(this.header, PUT_MUTEX);
-          if (writer === 0 || isDead(writer)) {
-            if (this.hasData()) continue;
-            partial = null; // it died mid-message
-          }
+        const [kind, payload] = this.#readFrame();
+        if (kind === Kind.Full) return payload; // (drops a partial message of a writer that died)
+        if (kind === Kind.First) {
+          partial = unzeroed(new Float64Array(payload.buffer, 0, 1)[0]);
+          filled = 0;
+        } else if (partial) {
+          partial.set(payload, filled);
+          filled += payload.length;
+          if (kind === Kind.Last) return partial;
+        } else if (kind === Kind.Last) this.onOrphanMessage(); // the rest of a message whose reader died: skipped
+      }
+      if (partial) {
+        // The writer holds the put mutex for the whole message and publishes
+        // its last frame before it unlocks: a free or dead mutex means it is
+        // done or dead, and if a frame arrived meanwhile, read on.
+        const writer = holderOf(this.header, PUT_MUTEX);
+        if (writer === 0 || isDead(writer)) {
+          if (this.hasData()) continue;
+          partial = null; // it died mid-message
         }
-        // Writers publish before they go, so after seeing them gone, re-check for data.
-        if (!partial && ended?.() && !this.hasData()) return null;
-        return partial || Date.now() < deadline ? 'wait' : null;
       }
-    };
-    const sliceFor = () => (partial ? SLICE_MS : Math.min(SLICE_MS, Math.max(0, deadline - Date.now())));
-    // Synchronous loop when `sleep` is synchronous, asynchronous otherwise.
-    const run = (): Uint8Array | null | Promise<Uint8Array | null> => {
-      for (;;) {
-        const r = step();
-        if (r !== 'wait') return r;
-        const slept = sleep(Atomics.load(this.header, TAIL), sliceFor());
-        if (slept instanceof Promise) return slept.then(run);
-      }
-    };
-    return run();
-  }
-
-  readSync(deadline: Deadline, ended?: () => boolean): Uint8Array | null {
-    return this.#read(
-      deadline,
-      (tail, ms) => {
-        if (Atomics.load(this.header, HEAD) === tail) waitSync(this.header, TAIL, tail, ms);
-      },
-      ended,
-    ) as Uint8Array | null;
-  }
-
-  read(deadline: Deadline, signal?: AbortSignal, ended?: () => boolean): Promise<Uint8Array | null> {
-    return Promise.resolve(
-      this.#read(
-        deadline,
-        (tail, ms) => (Atomics.load(this.header, HEAD) === tail ? waitAsync(this.header, TAIL, tail, ms, signal) : Promise.resolve(true)),
-        ended,
-      ),
-    );
+      // Writers publish before they go, so after seeing them gone, re-check for data.
+      if (!partial && ended?.() && !this.hasData()) return null;
+      if (!partial && Date.now() >= deadline) return null;
+      const tail = Atomics.load(this.header, TAIL);
+      if (Atomics.load(this.header, HEAD) === tail) yield { i32: this.header, index: TAIL, expected: tail, ms: partial ? SLICE_MS : sliceUntil(deadline) };
+    }
   }
 
   waitForData(ms: number, signal?: AbortSignal): Promise<unknown> {
