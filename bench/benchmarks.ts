@@ -5,7 +5,9 @@
  * `node --import tsx bench/NAME.ts [--quick] [--reps N]`, which prints JSON
  * lines and exports a `compare` table) and to the Python reference script
  * NAME.py in ../shared/bench/python (or $MULTIPROC_PY_BENCH).
- * `module` / `python` override the file names; `python: null` = no Python twin.
+ * `module` / `python` override the file names (a `python` path with a folder is
+ * our own twin, relative to the repo root, run in the reference folder so it
+ * can reuse the reference scripts); `python: null` = no Python twin.
  */
 export interface BenchEntry {
   name: string;
@@ -23,6 +25,7 @@ export const BENCHMARKS: BenchEntry[] = [
   { name: 'value_lock', about: 'Value(\'i\') increments under its lock, Lock acquire/release, Array(\'d\', 1M) access' },
   { name: 'manager_ops', about: 'Manager start/shutdown, proxy op latency (dict, list, Namespace, Lock) from a child, the parent and over TCP' },
   { name: 'pool_map', about: 'Pool(2): start-up, map/imap/applyAsync throughput, serial apply latency, maxtasksperchild' },
+  { name: 'channel_load', about: 'Queue under contention (N -> N up to 2 x cpus), lists of ints, small objects, both ends on one CPU', python: 'bench/python/channel_load.py' },
   { name: 'pool_peers', about: 'Pool vs piscina and tinypool: 64 tasks in flight, serial round trip, start-up', python: null },
 ];
 

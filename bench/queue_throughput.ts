@@ -86,7 +86,7 @@ async function consumer(q: any, res: any, sync: boolean): Promise<void> {
 
 // ---- parent --------------------------------------------------------------------
 
-async function runOnce(
+export async function runOnce(
   mp: any, ctx: any, qkind: string, nprod: number, ncons: number, nTotal: number, payload: unknown, sync: boolean,
 ): Promise<[number, number]> {
   const q = qkind === 'Queue' ? new mp.Queue() : new mp.SimpleQueue();

@@ -183,9 +183,11 @@ async function main(): Promise<void> {
     const compiled = join(compiledDir, moduleFile(b).replace(/\.ts$/, '.js'));
     const ours = await runScript(`${b.name} (node)`, process.execPath, [compiled, ...flags], ROOT, o.timeoutS);
     // Then Python's, never concurrently with ours.
+    // A Python twin of our own (a path with a folder) runs from the repo, in the reference folder.
     const script = pythonFile(b);
-    const pyRun = usePython && script && existsSync(join(py.dir!, script))
-      ? await runScript(`${b.name} (python)`, 'python3', [script, ...flags], py.dir!, o.timeoutS)
+    const scriptPath = script && usePython ? (script.includes('/') ? resolve(ROOT, script) : join(py.dir!, script)) : null;
+    const pyRun = scriptPath && existsSync(scriptPath)
+      ? await runScript(`${b.name} (python)`, 'python3', [scriptPath, ...flags], py.dir!, o.timeoutS)
       : null;
     failed += Number(!ours.ok) + Number(pyRun ? !pyRun.ok : 0);
 
