@@ -124,6 +124,24 @@ export function encode(value: unknown, what = 'value', sabs?: SharedArrayBuffer[
   }
 }
 
+/** Set while encodePortable() runs: a shareable object met by the scan is refused. */
+let portable = false;
+
+/**
+ * encode() for values that leave this machine (multiproc/redis): a shareable
+ * object — a lock, a Value, shared memory, a local Queue or Pipe, a proxy —
+ * lives in this machine's memory and is refused with a TypeError that says
+ * where it was; nothing is sent.
+ */
+export function encodePortable(value: unknown, what = 'value'): Uint8Array {
+  portable = true;
+  try {
+    return encode(value, what);
+  } finally {
+    portable = false;
+  }
+}
+
 function tagged(tag: Tag, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(1 + body.length);
   out[0] = tag;
@@ -285,6 +303,9 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
   if (typeof value === 'function' || typeof value === 'symbol') unsendable(path, value);
   if (typeof value !== 'object' || value === null || seen.has(value)) return false;
   seen.add(value);
+  if (portable && isShareable(value)) {
+    throw new TypeError(`${path} is a ${value.constructor?.name ?? 'shareable object'}, which lives in this machine's memory and cannot travel through Redis to another machine`);
+  }
   if (isShareable(value) || value instanceof Error) return scanErrorProps(value, path, seen);
   if (value instanceof SharedArrayBuffer) unsendable(path, value);
   if (isLeafObject(value)) return false;

@@ -1,0 +1,129 @@
+// The Redis client under multiproc/redis: node-redis (the `redis` package),
+// an optional peer dependency loaded only here. One auto-pipelined
+// connection carries every command; each blocking read (BLPOP) takes a
+// connection of its own from a small idle pool, because a blocked connection
+// serves nothing else.
+import type { RedisClientType } from 'redis';
+
+type Client = RedisClientType;
+type RedisModule = typeof import('redis');
+
+/** Replies as Buffers (encoded items are bytes, not text). */
+let bufferReplies: object | null = null;
+
+async function loadRedis(): Promise<RedisModule> {
+  try {
+    return await import('redis');
+  } catch (err) {
+    throw new Error("multiproc/redis needs the 'redis' package (node-redis 5 or newer): npm install redis", { cause: err });
+  }
+}
+
+export interface ClientOptions {
+  url: string;
+  /** How long one connection attempt may take. */
+  connectTimeoutMs: number;
+  /** Attempts before connect() gives up. */
+  connectAttempts: number;
+}
+
+/** The URL without its password, for error messages. */
+export function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(an invalid URL)';
+  }
+}
+
+export class RedisLink {
+  readonly #module: RedisModule;
+  readonly #options: ClientOptions;
+  readonly #command: Client;
+  readonly #idleBlockers: Client[] = [];
+  readonly #allBlockers = new Set<Client>();
+  #closed = false;
+
+  private constructor(module: RedisModule, options: ClientOptions, command: Client) {
+    this.#module = module;
+    this.#options = options;
+    this.#command = command;
+  }
+
+  static async open(options: ClientOptions): Promise<RedisLink> {
+    const module = await loadRedis();
+    bufferReplies ??= { typeMapping: { [module.RESP_TYPES.BLOB_STRING]: Buffer } };
+    const command = await connectClient(module, options);
+    return new RedisLink(module, options, command);
+  }
+
+  /** One command on the shared connection; bulk replies come back as Buffers. */
+  send<T = unknown>(args: (string | Buffer)[]): Promise<T> {
+    if (this.#closed) return Promise.reject(new Error('the Redis connection was closed'));
+    return this.#command.sendCommand(args, bufferReplies as never) as Promise<T>;
+  }
+
+  /** Runs `fn` on a connection of its own (for a blocking command), returned to the pool after. */
+  async blocking<T>(fn: (send: (args: (string | Buffer)[]) => Promise<unknown>) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new Error('the Redis connection was closed');
+    const client = this.#idleBlockers.pop() ?? (await this.#newBlocker());
+    let healthy = true;
+    try {
+      return await fn((args) => client.sendCommand(args, bufferReplies as never));
+    } catch (err) {
+      healthy = false;
+      throw err;
+    } finally {
+      if (healthy && !this.#closed && this.#idleBlockers.length < 8) this.#idleBlockers.push(client);
+      else {
+        this.#allBlockers.delete(client);
+        client.destroy();
+      }
+    }
+  }
+
+  async #newBlocker(): Promise<Client> {
+    const client = await connectClient(this.#module, this.#options);
+    this.#allBlockers.add(client);
+    return client;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const c of this.#allBlockers) c.destroy(); // (a blocked BLPOP has nothing to finish)
+    this.#allBlockers.clear();
+    this.#idleBlockers.length = 0;
+    await this.#command.close();
+  }
+}
+
+/** A connected client, or a clear error after `connectAttempts` failed attempts. */
+async function connectClient(module: RedisModule, options: ClientOptions): Promise<Client> {
+  const client = module.createClient({
+    url: options.url,
+    socket: {
+      connectTimeout: options.connectTimeoutMs,
+      // Once connected, reconnect for ever (work resumes when Redis is back); the first connection is bounded.
+      reconnectStrategy: (retries: number, cause: Error) => (connected ? Math.min(50 * 2 ** retries, 2000) : retries + 1 >= options.connectAttempts ? cause : 100 * 2 ** retries),
+    },
+  }) as unknown as Client;
+  let connected = false;
+  client.on('error', () => {}); // (reported through the failing command or connect())
+  try {
+    await client.connect();
+    connected = true;
+    return client;
+  } catch (err) {
+    try {
+      client.destroy();
+    } catch {
+      /* already closed */
+    }
+    const reason = (err as Error)?.message ?? String(err);
+    const hint = /WRONGPASS|NOAUTH|AUTH/i.test(reason) ? ' (check the user and password in the URL)' : '';
+    throw new Error(`cannot connect to Redis at ${redactedUrl(options.url)}: ${reason}${hint}`, { cause: err });
+  }
+}
