@@ -113,7 +113,7 @@ describe('a manager served by another program over TCP', () => {
 
     // The server enforces it too, whatever a client sends.
     const conn = await Client(address, { authkey: AUTHKEY });
-    const oid = 1; // the first object the server made
+    const oid = Number(/id: (\d+)/.exec(String(counter))![1]); // this test's Counter (held by `counter` below, so not collected)
     for (const method of ['secret', '_internal']) {
       await conn.sendBytes(encodeRequest({ kind: Kind.Call, client: 0, call: 7, oid, method, args: [] }));
       const res = decodeResponse(await conn.recvBytes());
@@ -121,6 +121,7 @@ describe('a manager served by another program over TCP', () => {
       assert.match((res.value as { message: string }).message, /not exposed/);
     }
     conn.close();
+    assert.equal(await counter.value(), 0); // (keeps `counter` alive until here)
   });
 
   it('an_underscore_name_listed_in_exposed_is_exposed_as_in_python', async () => {
