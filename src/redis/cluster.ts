@@ -2,6 +2,7 @@
 // namespace on one Redis server: every key it makes starts with the
 // namespace, so two applications (or two test runs) never meet.
 import { RedisLink, redactedUrl } from './client.js';
+import { RedisManager } from './manager.js';
 import { RedisJoinableQueue, RedisQueue, type RedisQueueOptions, RedisSimpleQueue } from './queues.js';
 
 export interface ConnectOptions {
@@ -58,6 +59,11 @@ export class Cluster {
 
   JoinableQueue<T = unknown>(name: string, options?: RedisQueueOptions): RedisJoinableQueue<T> {
     return new RedisJoinableQueue<T>(this.#link, this.namespace, name, options);
+  }
+
+  /** The manager's types in Redis: dict, list, Value, Lock, Event, by name or unnamed. */
+  async Manager(): Promise<RedisManager> {
+    return new RedisManager(this.#link, this.namespace, this.leaseMs);
   }
 
   /** Closes this host's connections (what lives in Redis stays for the others). */

@@ -1,4 +1,5 @@
-// multiproc/redis: Queue, SimpleQueue and JoinableQueue across machines on a
-// Redis server. Needs the `redis` package (an optional peer dependency).
+// multiproc/redis: queues and the Manager's dict, list, Value, Lock and Event
+// across machines on a Redis server. Needs the `redis` package (an optional peer dependency).
 export { Cluster, connect, type ConnectOptions } from './cluster.js';
+export { RedisDict, RedisEvent, RedisList, RedisLock, RedisManager, RedisValue } from './manager.js';
 export { RedisJoinableQueue, RedisQueue, RedisSimpleQueue, type RedisQueueOptions } from './queues.js';
