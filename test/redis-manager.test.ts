@@ -152,6 +152,52 @@ describe('multiproc/redis Manager', { skip: !up }, () => {
     await a.release();
   });
 
+  it('a Semaphore admits its limit across hosts, and a dead holder\'s place comes back after its lease', { timeout: 30_000 }, async () => {
+    await using a = await cluster({ leaseMs: 300 });
+    await using b = await connect({ url: URL, namespace: a.namespace, leaseMs: 300 });
+    const sa = await (await a.Manager()).Semaphore(2, 'slots');
+    const sb = await (await b.Manager()).Semaphore(5, 'slots'); // the first opener's limit holds
+    assert.equal(await sa.acquire(), true);
+    assert.equal(await sb.acquire(), true);
+    assert.equal(await sb.getValue(), 0);
+    assert.equal(await sa.acquire({ timeout: 600 }), false); // both holders renew their leases
+    await sb.release();
+    assert.equal(await sa.acquire({ timeout: 1000 }), true);
+    await assert.rejects(sb.release(), RangeError);
+    await b.close(); // nothing held there now
+    const dying = await connect({ url: URL, namespace: a.namespace, leaseMs: 300 });
+    const sd = await (await dying.Manager()).Semaphore(2, 'slots');
+    await sa.release();
+    assert.equal(await sd.acquire(), true);
+    await dying.close(); // (its renewals stop; it never releases)
+    assert.equal(await sa.acquire({ timeout: 5000 }), true); // the dead holder's lease ran out
+    await assert.rejects(sa.withLock(() => 'inside', { timeout: 50 }), { name: 'TimeoutError' }); // full: sa holds both
+    await sa.release();
+    assert.equal(await sa.withLock(() => 'inside'), 'inside');
+    await sa.release();
+    assert.equal(await sa.getValue(), 2);
+    await assert.rejects((await a.Manager()).Semaphore(-1), RangeError);
+  });
+
+  it('a Namespace reads with await ns.x and writes with ns.x = v, across hosts', { timeout: 30_000 }, async () => {
+    await using a = await cluster();
+    await using b = await connect({ url: URL, namespace: a.namespace });
+    const na = await (await a.Manager()).Namespace('run', { phase: 'init' });
+    const nb = await (await b.Manager()).Namespace('run');
+    assert.equal(await nb.phase, 'init');
+    nb.phase = 'work';
+    nb.count = 3;
+    assert.equal(await nb.count, 3); // (sent in order with this host's later calls)
+    assert.equal(await na.phase, 'work');
+    assert.equal(await na.absent, undefined);
+    assert.throws(() => {
+      na.bad = { f: () => 1 };
+    }, /ns\.bad\.f is a function/);
+    delete na.count;
+    assert.equal(await na.phase, 'work');
+    assert.equal(await nb.count, undefined);
+  });
+
   it('an Event set on one host wakes a waiter on another; unnamed objects are deleted when their manager closes', { timeout: 30_000 }, async () => {
     await using a = await cluster();
     await using b = await connect({ url: URL, namespace: a.namespace });

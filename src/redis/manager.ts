@@ -1,48 +1,25 @@
-// The Manager's types across machines: dict, list, Value, Lock and Event,
-// living in Redis under the cluster's namespace, by name (every host that
-// opens the name shares the object) or unnamed (a fresh object, deleted when
-// the manager that made it closes). Every method returns a Promise; values
-// travel through the codec (encodePortable). Python's KeyError and
-// IndexError are RangeErrors, as in the local manager.
-//
-// A Lock is a lease: SET NX PX with a random token, renewed every third of
-// the lease while held, released only by its holder's token (a Lua
-// compare-and-delete), so a holder that dies frees it after leaseMs. Each
-// acquisition takes the next fencing number (lock.fence), which a protected
-// resource can use to refuse a holder whose lease ran out.
+// The Manager's types across machines: dict, list, Namespace, Value, Lock,
+// Semaphore and Event, living in Redis under the cluster's namespace, by name
+// (every host that opens the name shares the object) or unnamed (a fresh
+// object, deleted when the manager that made it closes). Every method
+// returns a Promise; values travel through the codec (encodePortable).
+// Python's KeyError and IndexError are RangeErrors, as in the local manager.
+// Lock and Semaphore are leases (leases.ts).
 import { randomUUID } from 'node:crypto';
 import { decode, encodePortable } from '../codec/codec.js';
-import { TimeoutError } from '../errors.js';
-import { deadlineOf, msLeft, signalOf, type BlockingOptions } from '../options.js';
+import type { BlockingOptions } from '../options.js';
 import type { RedisLink } from './client.js';
+import { RedisLock, RedisSemaphore } from './leases.js';
+import { RedisObject } from './object.js';
+import { until } from './poll.js';
 
-const POLL_MS = [2, 5, 10, 20, 50, 100];
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const enc = (value: unknown, what: string): Buffer => Buffer.from(encodePortable(value, what));
 const dec = (b: Buffer | null | undefined): unknown => (b ? decode(b) : undefined);
-
-/** Waits for `attempt` to succeed, polling with backoff until the options' deadline. */
-async function until(attempt: () => Promise<boolean>, options: BlockingOptions | number | undefined): Promise<boolean> {
-  const deadline = deadlineOf(options);
-  const signal = signalOf(options);
-  for (let i = 0; ; i++) {
-    signal?.throwIfAborted();
-    if (await attempt()) return true;
-    if (Date.now() >= deadline) return false;
-    await pause(Math.min(POLL_MS[Math.min(i, POLL_MS.length - 1)], msLeft(deadline)));
-  }
-}
 
 function checkKey(key: unknown): void {
   if (key !== null && typeof key === 'object') throw new TypeError(`unhashable type: '${(key as object).constructor?.name ?? 'object'}' (dict keys are primitives)`);
 }
 
-abstract class RedisObject {
-  constructor(
-    protected readonly link: RedisLink,
-    readonly key: string,
-  ) {}
-}
 
 export class RedisDict extends RedisObject {
   async get(key: unknown, fallback?: unknown): Promise<unknown> {
@@ -208,68 +185,6 @@ export class RedisValue extends RedisObject {
   }
 }
 
-const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
-
-export class RedisLock extends RedisObject {
-  readonly #leaseMs: number;
-  #token: string | null = null;
-  #renewer: NodeJS.Timeout | null = null;
-  #fence = 0;
-
-  constructor(link: RedisLink, key: string, leaseMs: number) {
-    super(link, key);
-    this.#leaseMs = leaseMs;
-  }
-
-  /** The fencing number of the current (or last) acquisition by this object: larger than every earlier holder's. */
-  get fence(): number {
-    return this.#fence;
-  }
-
-  async acquire(options?: BlockingOptions | number): Promise<boolean> {
-    if (this.#token) throw new RangeError('this Lock object already holds the lock (a cluster Lock is not re-entrant)');
-    const token = randomUUID();
-    const got = await until(async () => (await this.link.send(['SET', this.key, token, 'NX', 'PX', String(this.#leaseMs)])) !== null, options);
-    if (!got) return false;
-    this.#token = token;
-    this.#fence = await this.link.send<number>(['INCR', `${this.key}:fence`]);
-    // Renewed from a timer, which runs while the event loop turns (a task that blocks it for a whole lease loses the lock).
-    this.#renewer = setInterval(() => void this.link.send(['EVAL', RENEW, '1', this.key, token, String(this.#leaseMs)]).catch(() => {}), Math.max(10, this.#leaseMs / 3));
-    this.#renewer.unref();
-    return true;
-  }
-
-  async release(): Promise<void> {
-    const token = this.#token;
-    if (!token) throw new RangeError('release unlocked lock');
-    this.#stopRenewing();
-    this.#token = null;
-    if ((await this.link.send<number>(['EVAL', RELEASE, '1', this.key, token])) === 0) {
-      throw new RangeError('the lock was no longer held: its lease ran out before release()');
-    }
-  }
-
-  async withLock<R>(fn: () => R | Promise<R>, options?: BlockingOptions | number): Promise<R> {
-    if (!(await this.acquire(options))) throw new TimeoutError('the lock was not acquired in time');
-    try {
-      return await fn();
-    } finally {
-      await this.release();
-    }
-  }
-
-  #stopRenewing(): void {
-    if (this.#renewer) clearInterval(this.#renewer);
-    this.#renewer = null;
-  }
-
-  /** @internal The manager closes: a held lock is released. */
-  async _abandon(): Promise<void> {
-    if (this.#token) await this.release().catch(() => {});
-  }
-}
-
 export class RedisEvent extends RedisObject {
   async set(): Promise<void> {
     await this.link.send(['SET', this.key, '1']);
@@ -291,7 +206,7 @@ export class RedisManager {
   readonly #prefix: string;
   readonly #leaseMs: number;
   readonly #unnamed: string[] = [];
-  readonly #locks: RedisLock[] = [];
+  readonly #holders: (RedisLock | RedisSemaphore)[] = [];
 
   /** @internal Use cluster.Manager(). */
   constructor(link: RedisLink, namespace: string, leaseMs: number) {
@@ -330,8 +245,52 @@ export class RedisManager {
 
   async Lock(name?: string): Promise<RedisLock> {
     const lock = new RedisLock(this.#link, this.#key('lock', name), this.#leaseMs);
-    this.#locks.push(lock);
+    this.#holders.push(lock);
     return lock;
+  }
+
+  /** A counting semaphore of leases; `value` is its limit (kept from the first opener of a name). */
+  async Semaphore(value = 1, name?: string): Promise<RedisSemaphore> {
+    if (!Number.isInteger(value) || value < 0) throw new RangeError('semaphore initial value must be a non-negative integer');
+    const sem = new RedisSemaphore(this.#link, this.#key('semaphore', name), this.#leaseMs);
+    if (name === undefined) this.#unnamed.push(`${sem.key}:limit`);
+    await this.#link.send(['SET', `${sem.key}:limit`, String(value), 'NX']);
+    this.#holders.push(sem);
+    return sem;
+  }
+
+  /**
+   * Attributes shared across hosts: `await ns.x` reads, `ns.x = v` writes
+   * (sent in order with this host's other calls; an unsendable value throws
+   * at once), `delete ns.x` deletes. A write that failed in Redis makes the
+   * next read reject with its error.
+   */
+  async Namespace(name?: string, init: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    const dict = new RedisDict(this.#link, this.#key('namespace', name));
+    await dict.update(init);
+    const link = this.#link;
+    let failed: unknown = null;
+    const remember = (err: unknown) => void (failed ??= err);
+    return new Proxy(Object.create(null) as Record<string, unknown>, {
+      get(_t, prop) {
+        if (typeof prop !== 'string' || prop === 'then') return undefined; // (not a thenable: `await m.Namespace()` gives it)
+        const err = failed;
+        failed = null;
+        const read = err ? Promise.reject(err) : dict.get(prop);
+        read.catch(() => {}); // a probe nobody awaits must not be an unhandled rejection
+        return read;
+      },
+      set(_t, prop, value) {
+        if (typeof prop !== 'string') throw new TypeError('Namespace attributes are strings');
+        const bytes = enc(value, `ns.${prop}`); // (here: an unsendable value throws at once)
+        link.send(['HSET', dict.key, enc(prop, 'key'), bytes]).catch(remember);
+        return true;
+      },
+      deleteProperty(_t, prop) {
+        if (typeof prop === 'string') dict.delete(prop).catch(() => {});
+        return true;
+      },
+    });
   }
 
   async Event(name?: string): Promise<RedisEvent> {
@@ -340,7 +299,7 @@ export class RedisManager {
 
   /** Releases the locks this manager's objects hold and deletes its unnamed objects; named ones stay for the other hosts. */
   async close(): Promise<void> {
-    for (const lock of this.#locks) await lock._abandon();
+    for (const holder of this.#holders) await holder._abandon();
     const keys = this.#unnamed.splice(0);
     if (keys.length) await this.#link.send(['DEL', ...keys]);
   }

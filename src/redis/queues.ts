@@ -15,9 +15,9 @@ import { decode, encodePortable } from '../codec/codec.js';
 import { Empty, Full } from '../errors.js';
 import { deadlineOf, msLeft, signalOf, type BlockingOptions } from '../options.js';
 import type { RedisLink } from './client.js';
+import { until } from './poll.js';
 
 const BLOCK_SLICE_MS = 1000;
-const FULL_RECHECK_MS = [5, 10, 20, 50, 100];
 
 /** RPUSH if the list has room (maxsize 0: always); a JoinableQueue also counts the task. Returns 1, or 0 when full. */
 const PUT = `
@@ -34,7 +34,6 @@ if n <= 0 then return -1 end
 if n == 1 then redis.call('DEL', KEYS[1]) return 0 end
 return redis.call('DECR', KEYS[1])`;
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface RedisQueueOptions {
   /** Items the queue holds at most; 0 (the default) = unbounded. */
@@ -66,17 +65,10 @@ export class RedisQueue<T = unknown> {
 
   async put(item: T, options?: BlockingOptions): Promise<void> {
     this.#checkOpen();
-    const deadline = deadlineOf(options);
-    const signal = signalOf(options);
     const bytes = Buffer.from(encodePortable(item, 'item'));
     const keys = this.tasksKey ? [this.key, this.tasksKey] : [this.key];
-    for (let attempt = 0; ; attempt++) {
-      signal?.throwIfAborted();
-      const added = await this.link.send<number>(['EVAL', PUT, String(keys.length), ...keys, bytes, String(this.maxsize)]);
-      if (added === 1) return;
-      if (Date.now() >= deadline) throw new Full();
-      await pause(Math.min(FULL_RECHECK_MS[Math.min(attempt, FULL_RECHECK_MS.length - 1)], msLeft(deadline)));
-    }
+    const put = async () => (await this.link.send<number>(['EVAL', PUT, String(keys.length), ...keys, bytes, String(this.maxsize)])) === 1;
+    if (!(await until(put, options))) throw new Full();
   }
 
   putNowait(item: T): Promise<void> {
@@ -165,9 +157,6 @@ export class RedisJoinableQueue<T = unknown> extends RedisQueue<T> {
 
   /** Resolves when every item put (by any host) has been marked done. */
   async join(options?: { signal?: AbortSignal }): Promise<void> {
-    for (let attempt = 0; (await this.unfinished()) > 0; attempt++) {
-      options?.signal?.throwIfAborted();
-      await pause(FULL_RECHECK_MS[Math.min(attempt, FULL_RECHECK_MS.length - 1)]);
-    }
+    await until(async () => (await this.unfinished()) <= 0, options);
   }
 }
