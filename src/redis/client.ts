@@ -3,6 +3,13 @@
 // connection carries every command; each blocking read (BLPOP) takes a
 // connection of its own from a small idle pool, because a blocked connection
 // serves nothing else.
+//
+// When Redis goes away, connections reconnect for ever in the background.
+// A command issued meanwhile is refused at once by node-redis (its offline
+// queue is off) and retried here with backoff for up to `retryMs`, then
+// rejected with an error naming the server: nothing hangs, and nothing
+// that was never sent is sent twice. A command already sent when the
+// connection broke is not retried (it may have run): it rejects saying so.
 import type { RedisClientType } from 'redis';
 
 type Client = RedisClientType;
@@ -25,6 +32,10 @@ export interface ClientOptions {
   connectTimeoutMs: number;
   /** Attempts before connect() gives up. */
   connectAttempts: number;
+  /** How long a command waits for a lost connection to come back before it fails. */
+  retryMs: number;
+  /** The connections' name in Redis's CLIENT LIST. */
+  name: string;
 }
 
 /** The URL without its password, for error messages. */
@@ -61,8 +72,27 @@ export class RedisLink {
 
   /** One command on the shared connection; bulk replies come back as Buffers. */
   send<T = unknown>(args: (string | Buffer)[]): Promise<T> {
-    if (this.#closed) return Promise.reject(new Error('the Redis connection was closed'));
-    return this.#command.sendCommand(args, bufferReplies as never) as Promise<T>;
+    return this.#retrying(this.#command, args) as Promise<T>;
+  }
+
+  /** `args` on `client`, retried while the client is offline (never sent), for up to retryMs. */
+  async #retrying(client: Client, args: (string | Buffer)[]): Promise<unknown> {
+    const giveUpAt = Date.now() + this.#options.retryMs;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new Error('the Redis connection was closed');
+      try {
+        return await client.sendCommand(args, bufferReplies as never);
+      } catch (err) {
+        if (err instanceof this.#module.SocketClosedUnexpectedlyError) {
+          throw new Error(`the connection to Redis at ${redactedUrl(this.#options.url)} broke while ${String(args[0])} was in flight: it may or may not have run`, { cause: err });
+        }
+        if (!(err instanceof this.#module.ClientOfflineError)) throw err;
+        if (Date.now() >= giveUpAt) {
+          throw new Error(`Redis at ${redactedUrl(this.#options.url)} has been unreachable for ${this.#options.retryMs} ms; ${String(args[0])} was not sent`, { cause: err });
+        }
+        await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** attempt, 500, Math.max(1, giveUpAt - Date.now()))));
+      }
+    }
   }
 
   /** Runs `fn` on a connection of its own (for a blocking command), returned to the pool after. */
@@ -71,7 +101,7 @@ export class RedisLink {
     const client = this.#idleBlockers.pop() ?? (await this.#newBlocker());
     let healthy = true;
     try {
-      return await fn((args) => client.sendCommand(args, bufferReplies as never));
+      return await fn((args) => this.#retrying(client, args));
     } catch (err) {
       healthy = false;
       throw err;
@@ -104,6 +134,8 @@ export class RedisLink {
 async function connectClient(module: RedisModule, options: ClientOptions): Promise<Client> {
   const client = module.createClient({
     url: options.url,
+    name: options.name,
+    disableOfflineQueue: true,
     socket: {
       connectTimeout: options.connectTimeoutMs,
       // Once connected, reconnect for ever (work resumes when Redis is back); the first connection is bounded.

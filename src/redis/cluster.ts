@@ -16,6 +16,8 @@ export interface ConnectOptions {
   maxDeliveries?: number;
   /** How long one connection attempt may take (ms). Default 5 s. */
   connectTimeoutMs?: number;
+  /** How long a call waits for a lost connection to come back before it fails (ms). Default 10 s. */
+  retryMs?: number;
 }
 
 const NAMESPACE = /^[A-Za-z0-9_.:-]{1,100}$/;
@@ -44,7 +46,8 @@ export class Cluster {
     const leaseMs = positive(options.leaseMs, 30_000, 'leaseMs');
     const maxDeliveries = positive(options.maxDeliveries, 3, 'maxDeliveries');
     const connectTimeoutMs = positive(options.connectTimeoutMs, 5000, 'connectTimeoutMs');
-    const link = await RedisLink.open({ url, connectTimeoutMs, connectAttempts: 3 });
+    const retryMs = positive(options.retryMs, 10_000, 'retryMs');
+    const link = await RedisLink.open({ url, connectTimeoutMs, connectAttempts: 3, retryMs, name: `multiproc:${namespace}` });
     return new Cluster(link, url, namespace, leaseMs, maxDeliveries);
   }
 
