@@ -48,6 +48,20 @@ function startChildren(dir: string) {
   return spawnSync(process.execPath, ['check.mjs'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
 }
 
+describe('multiproc/redis without the redis package', () => {
+  it('imports, and connect() rejects with one error saying what to install', { timeout: 60_000 }, () => {
+    // A project whose node_modules holds multiproc but not its optional peer `redis`.
+    const dir = tmpdir();
+    const pkg = path.join(dir, 'node_modules', 'multiproc');
+    fs.mkdirSync(pkg, { recursive: true });
+    for (const entry of ['package.json', 'dist']) fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
+    const script = "const { connect } = await import('multiproc/redis'); await connect().then(() => console.log('connected'), (err) => console.log(err.message));";
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), "multiproc/redis needs the 'redis' package (node-redis 5 or newer): npm install redis");
+  });
+});
+
 describe('installing without a compiler', () => {
   it('the prebuilt addon for this platform is shipped', () => {
     assert.ok(fs.existsSync(prebuilt), `missing ${path.relative(root, prebuilt)}: run npm run prebuild`);
