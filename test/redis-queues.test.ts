@@ -8,6 +8,7 @@ import net from 'node:net';
 import { Empty, Full, Lock, getContext } from 'multiproc';
 import { connect, type Cluster } from 'multiproc/redis';
 import { createClient } from 'redis';
+import { encode } from '../dist/codec/codec.js';
 import { assertNoChildrenLeftAfter, methods } from './helpers.ts';
 
 assertNoChildrenLeftAfter();
@@ -146,6 +147,19 @@ describe('multiproc/redis queues', { skip: !up }, () => {
     assert.equal(await q.qsize(), 0);
     await q.put(new Map([[1, 'a']]));
     assert.deepEqual(await q.get(), new Map([[1, 'a']]));
+  });
+
+  it('an item carrying a local handle, written into Redis by someone else, is refused by get(), and the queue goes on', { timeout: 30_000 }, async () => {
+    await using c = await cluster();
+    const q = c.Queue<unknown>('forged');
+    const admin = createClient({ url: URL });
+    await admin.connect();
+    // What a local Queue's put() would carry for a Lock: a handle naming this machine's memory.
+    await admin.rPush(`${c.namespace}:queue:forged`, Buffer.from(encode({ lock: new Lock() })));
+    await admin.close();
+    await assert.rejects(q.get({ timeout: 1000 }), { name: 'TypeError', message: /multiproc\.Lock handle.*refused/ });
+    await q.put('next');
+    assert.equal(await q.get(), 'next');
   });
 
   it('namespaces are isolated', { timeout: 30_000 }, async () => {

@@ -124,7 +124,7 @@ export function encode(value: unknown, what = 'value', sabs?: SharedArrayBuffer[
   }
 }
 
-/** Set while encodePortable() runs: a shareable object met by the scan is refused. */
+/** Set while encodePortable() or decodePortable() runs: shareables and their handles are refused. */
 let portable = false;
 
 /**
@@ -137,6 +137,21 @@ export function encodePortable(value: unknown, what = 'value'): Uint8Array {
   portable = true;
   try {
     return encode(value, what);
+  } finally {
+    portable = false;
+  }
+}
+
+/**
+ * decode() for bytes that came from another machine (multiproc/redis): a
+ * handle of a shareable object (which names a process and a descriptor of
+ * this machine) is refused, so whoever can write to Redis cannot make a
+ * reader attach to another process's memory.
+ */
+export function decodePortable<T = unknown>(bytes: Uint8Array): T {
+  portable = true;
+  try {
+    return decode<T>(bytes);
   } finally {
     portable = false;
   }
@@ -410,6 +425,9 @@ function isMarker(value: object): value is Marker {
 }
 
 function reviveMarker(marker: Marker, seen: Set<object>): unknown {
+  if (marker[MARK] === 'handle' && portable) {
+    throw new TypeError(`a message from another machine carries a ${marker.handle.type} handle, which only this machine's processes can send: refused`);
+  }
   if (marker[MARK] === 'handle') return rehydrate({ type: marker.handle.type, data: revive(marker.handle.data, seen) });
   const Class = errorClasses[marker.name] ?? Error;
   const error = new Class(marker.message);

@@ -6,7 +6,7 @@
 // Python's KeyError and IndexError are RangeErrors, as in the local manager.
 // Lock and Semaphore are leases (leases.ts).
 import { randomUUID } from 'node:crypto';
-import { decode, encodePortable } from '../codec/codec.js';
+import { decodePortable, encodePortable } from '../codec/codec.js';
 import type { BlockingOptions } from '../options.js';
 import type { RedisLink } from './client.js';
 import { RedisLock, RedisSemaphore } from './leases.js';
@@ -14,7 +14,7 @@ import { RedisObject } from './object.js';
 import { until } from './poll.js';
 
 const enc = (value: unknown, what: string): Buffer => Buffer.from(encodePortable(value, what));
-const dec = (b: Buffer | null | undefined): unknown => (b ? decode(b) : undefined);
+const dec = (b: Buffer | null | undefined): unknown => (b ? decodePortable(b) : undefined);
 
 function checkKey(key: unknown): void {
   if (key !== null && typeof key === 'object') throw new TypeError(`unhashable type: '${(key as object).constructor?.name ?? 'object'}' (dict keys are primitives)`);
@@ -25,7 +25,7 @@ export class RedisDict extends RedisObject {
   async get(key: unknown, fallback?: unknown): Promise<unknown> {
     checkKey(key);
     const v = await this.link.send<Buffer | null>(['HGET', this.key, enc(key, 'key')]);
-    return v ? decode(v) : fallback;
+    return v ? decodePortable(v) : fallback;
   }
   async set(key: unknown, value: unknown): Promise<void> {
     checkKey(key);
@@ -43,16 +43,16 @@ export class RedisDict extends RedisObject {
     return this.link.send<number>(['HLEN', this.key]);
   }
   async keys(): Promise<unknown[]> {
-    return (await this.link.send<Buffer[]>(['HKEYS', this.key])).map((b) => decode(b));
+    return (await this.link.send<Buffer[]>(['HKEYS', this.key])).map((b) => decodePortable(b));
   }
   async values(): Promise<unknown[]> {
-    return (await this.link.send<Buffer[]>(['HVALS', this.key])).map((b) => decode(b));
+    return (await this.link.send<Buffer[]>(['HVALS', this.key])).map((b) => decodePortable(b));
   }
   async items(): Promise<[unknown, unknown][]> {
     const flat = await this.link.send<Buffer[] | Map<Buffer, Buffer>>(['HGETALL', this.key]);
     const pairs: [unknown, unknown][] = [];
-    if (flat instanceof Map) for (const [k, v] of flat) pairs.push([decode(k), decode(v)]);
-    else for (let i = 0; i < flat.length; i += 2) pairs.push([decode(flat[i]), decode(flat[i + 1])]);
+    if (flat instanceof Map) for (const [k, v] of flat) pairs.push([decodePortable(k), decodePortable(v)]);
+    else for (let i = 0; i < flat.length; i += 2) pairs.push([decodePortable(flat[i]), decodePortable(flat[i + 1])]);
     return pairs;
   }
   async toMap(): Promise<Map<unknown, unknown>> {
@@ -73,7 +73,7 @@ export class RedisDict extends RedisObject {
     checkKey(key);
     const k = enc(key, 'key');
     const v = await this.link.send<Buffer | null>(['EVAL', "local v = redis.call('HGET', KEYS[1], ARGV[1]) if v then redis.call('HDEL', KEYS[1], ARGV[1]) end return v", '1', this.key, k]);
-    if (v) return decode(v);
+    if (v) return decodePortable(v);
     if (fallback.length) return fallback[0];
     throw new RangeError(`KeyError: ${String(key)}`);
   }
@@ -112,7 +112,7 @@ export class RedisList extends RedisObject {
     if (!Number.isInteger(i)) throw new TypeError(`list indices must be integers, not ${typeof i}`);
     const v = await this.link.send<Buffer | null>(['LINDEX', this.key, String(i)]);
     if (!v) throw new RangeError('list index out of range');
-    return decode(v);
+    return decodePortable(v);
   }
   async set(i: number, item: unknown): Promise<void> {
     const bytes = enc(item, 'item');
@@ -130,7 +130,7 @@ local v = redis.call('LINDEX', KEYS[1], i) local mark = ARGV[2]
 redis.call('LSET', KEYS[1], i, mark) redis.call('LREM', KEYS[1], 1, mark) return v`;
     const v = await this.link.send<Buffer | null>(['EVAL', script, '1', this.key, String(i), `\u0000pop:${randomUUID()}`]);
     if (!v) throw new RangeError('pop index out of range');
-    return decode(v);
+    return decodePortable(v);
   }
   async toArray(): Promise<unknown[]> {
     return this.slice();
@@ -138,7 +138,7 @@ redis.call('LSET', KEYS[1], i, mark) redis.call('LREM', KEYS[1], 1, mark) return
   async slice(start = 0, end?: number): Promise<unknown[]> {
     const stop = end === undefined ? -1 : end - 1;
     if (end !== undefined && end === 0) return [];
-    return (await this.link.send<Buffer[]>(['LRANGE', this.key, String(start), String(stop)])).map((b) => decode(b));
+    return (await this.link.send<Buffer[]>(['LRANGE', this.key, String(start), String(stop)])).map((b) => decodePortable(b));
   }
   async includes(item: unknown): Promise<boolean> {
     return (await this.link.send<number | null>(['LPOS', this.key, enc(item, 'item')])) !== null;

@@ -11,7 +11,7 @@
 // slice; an item that arrives after the caller gave up goes back to the head
 // of the list. A bounded put() that finds the queue full re-checks with
 // backoff. The Promise API only: a call crosses the network.
-import { decode, encodePortable } from '../codec/codec.js';
+import { decodePortable, encodePortable } from '../codec/codec.js';
 import { Empty, Full } from '../errors.js';
 import { deadlineOf, msLeft, signalOf, type BlockingOptions } from '../options.js';
 import type { RedisLink } from './client.js';
@@ -81,7 +81,7 @@ export class RedisQueue<T = unknown> {
     const signal = signalOf(options);
     signal?.throwIfAborted();
     const now = await this.link.send<Buffer | null>(['LPOP', this.key]);
-    if (now) return decode<T>(now);
+    if (now) return decodePortable<T>(now);
     if (deadline === -Infinity || Date.now() >= deadline) throw new Empty();
     const bytes = await this.link.blocking(async (send) => {
       for (;;) {
@@ -97,7 +97,7 @@ export class RedisQueue<T = unknown> {
       }
     });
     if (!bytes) throw new Empty();
-    return decode<T>(bytes);
+    return decodePortable<T>(bytes);
   }
 
   getNowait(): Promise<T> {
