@@ -13,6 +13,7 @@
  * therefore comparable between threads and processes on the same machine
  * (the same clock as Python's time.perf_counter()).
  */
+import { spawnSync } from 'node:child_process';
 import { isMainThread, type Worker } from 'node:worker_threads';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -176,4 +177,25 @@ export async function runIfMain(importMetaUrl: string, main: () => Promise<void>
     log('# note: still alive 5 s after the benchmark ended (open handles); exiting');
     process.exit(process.exitCode ?? 0);
   }, 5000).unref();
+}
+
+/**
+ * Re-runs the benchmark module at `moduleUrl` with `--same-cpu`, pinned with
+ * `taskset -c` to the first CPU this process may use (its threads and child
+ * processes inherit it); its JSON lines go straight to our stdout.
+ */
+export function sameCpuRun(moduleUrl: string, argv: string[]): void {
+  const which = spawnSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' });
+  const m = /:\s*([0-9]+)/.exec(which.stdout ?? '');
+  if (which.status !== 0 || !m) {
+    log('# note: taskset not available; no _same_cpu figures');
+    return;
+  }
+  const r = spawnSync('taskset', ['-c', m[1], process.execPath, ...process.execArgv, fileURLToPath(moduleUrl), '--same-cpu', ...argv], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (r.status !== 0) {
+    log(`# same-cpu run failed (exit ${r.status})`);
+    process.exitCode = 1;
+  }
 }

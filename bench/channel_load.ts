@@ -17,10 +17,8 @@
  *     inherit.
  * Repetitions: quick 1, normal 3 (median); --reps N.
  */
-import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { type Args, type Compare, emitMedian, loadMultiproc, log, median, parseArgs, reps, runIfMain, size } from './_common.js';
+import { type Args, type Compare, emitMedian, loadMultiproc, log, median, parseArgs, reps, runIfMain, sameCpuRun, size } from './_common.js';
 import { runOnce } from './queue_throughput.js';
 
 const BENCH = 'channel_load';
@@ -68,18 +66,6 @@ async function section(mp: any, args: Args, R: number, sameCpu: boolean): Promis
   }
 }
 
-/** Re-runs this module pinned to one CPU; its JSON lines go straight to our stdout. */
-function sameCpuRun(argv: string[]): void {
-  const r = spawnSync('taskset', ['-c', '0', process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), '--same-cpu', ...argv], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (r.error) log('# note: taskset not available; no _same_cpu figures');
-  else if (r.status !== 0) {
-    log(`# same-cpu run failed (exit ${r.status})`);
-    process.exitCode = 1;
-  }
-}
-
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
   const sameCpu = argv.includes('--same-cpu');
   const rest = argv.filter((a) => a !== '--same-cpu');
@@ -88,7 +74,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   if (!mp || (typeof mp.parentProcess === 'function' && mp.parentProcess() !== null)) return;
   const R = reps(args, 3, 1);
   await section(mp, args, R, sameCpu);
-  if (!sameCpu) sameCpuRun(rest);
+  if (!sameCpu) sameCpuRun(import.meta.url, rest);
 }
 
 await runIfMain(import.meta.url, () => main());

@@ -28,12 +28,10 @@
  * when the parent has it. MB/s = 10^6 bytes / s.
  * Repetitions: quick 1, normal 3 (median); --reps N.
  */
-import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
 import {
   type Args, type Compare, deadline, emitMedian, loadMultiproc, log, mailbox, median, nowNs, parseArgs,
-  percentile, reps, size, runIfMain } from './_common.js';
+  percentile, reps, sameCpuRun, size, runIfMain } from './_common.js';
 
 const BENCH = 'pipe_roundtrip';
 const KiB = 1024;
@@ -289,23 +287,6 @@ async function throughputSection(mp: any, args: Args, R: number): Promise<void> 
   }
 }
 
-/** Re-runs this module pinned to one CPU (latency only); its JSON lines go straight to our stdout. */
-function sameCpuRun(argv: string[]): void {
-  const which = spawnSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' });
-  const m = /:\s*([0-9]+)/.exec(which.stdout ?? '');
-  if (which.status !== 0 || !m) {
-    log('# note: taskset not available; no _same_cpu figures');
-    return;
-  }
-  const r = spawnSync('taskset', ['-c', m[1], process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), '--same-cpu', ...argv], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (r.status !== 0) {
-    log(`# same-cpu run failed (exit ${r.status})`);
-    process.exitCode = 1;
-  }
-}
-
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
   const sameCpu = argv.includes('--same-cpu');
   const rest = argv.filter((a) => a !== '--same-cpu');
@@ -315,7 +296,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   const R = reps(args, 3, 1);
   if (sameCpu) return latencySection(mp, args, R, '_same_cpu');
   await latencySection(mp, args, R, '');
-  sameCpuRun(rest);
+  sameCpuRun(import.meta.url, rest);
   if (mp) await throughputSection(mp, args, R);
 }
 

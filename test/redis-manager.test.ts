@@ -1,45 +1,15 @@
 // The Manager's types in Redis (multiproc/redis) against a real Redis server,
 // as test/redis-queues.test.ts: required under CI=true, skipped with one line
 // elsewhere; a namespace per test, keys deleted after.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { Lock, getContext } from 'multiproc';
-import { connect, type Cluster } from 'multiproc/redis';
+import { connect } from 'multiproc/redis';
 import { createClient } from 'redis';
 import { assertNoChildrenLeftAfter, methods } from './helpers.ts';
+import { URL, cluster, up } from './redis-helpers.ts';
 
 assertNoChildrenLeftAfter();
-
-const URL = process.env.MULTIPROC_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const up = await new Promise<boolean>((resolve) => {
-  const { hostname, port } = new globalThis.URL(URL);
-  const s = net.connect({ host: hostname, port: Number(port || 6379) }, () => {
-    s.destroy();
-    resolve(true);
-  });
-  s.on('error', () => resolve(false));
-});
-if (!up && process.env.CI === 'true') throw new Error(`CI=true: the Redis tests need a Redis server at ${URL}`);
-if (!up) console.log(`# skipped: no Redis at ${URL} (start one, or set MULTIPROC_REDIS_URL, to run the multiproc/redis tests)`);
-
-const namespaces: string[] = [];
-function cluster(options: { leaseMs?: number } = {}): Promise<Cluster> {
-  const namespace = `mptest-mgr-${process.pid}-${namespaces.length}`;
-  namespaces.push(namespace);
-  return connect({ url: URL, namespace, ...options });
-}
-
-after(async () => {
-  if (!up) return;
-  const admin = createClient({ url: URL });
-  await admin.connect();
-  for (const ns of namespaces) {
-    const keys = await admin.keys(`${ns}:*`);
-    if (keys.length) await admin.del(keys);
-  }
-  await admin.close();
-});
 
 describe('multiproc/redis Manager', { skip: !up }, () => {
   it('a named dict is shared across hosts, with Python\'s dict methods and KeyError as RangeError', { timeout: 30_000 }, async () => {

@@ -2,52 +2,17 @@
 // $MULTIPROC_REDIS_URL). Under CI=true they must run; elsewhere, without a
 // Redis server, they are skipped with one line saying how to run them. Each
 // test uses a namespace of its own and deletes its keys.
-import { after, describe, it } from 'node:test';
-import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
 import net from 'node:net';
+import assert from 'node:assert/strict';
 import { Empty, Full, Lock, getContext } from 'multiproc';
-import { connect, type Cluster } from 'multiproc/redis';
+import { connect } from 'multiproc/redis';
 import { createClient } from 'redis';
 import { encode } from '../dist/codec/codec.js';
 import { assertNoChildrenLeftAfter, methods } from './helpers.ts';
+import { URL, cluster, up } from './redis-helpers.ts';
 
 assertNoChildrenLeftAfter();
-
-const URL = process.env.MULTIPROC_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function redisUp(): Promise<boolean> {
-  const { hostname, port } = new globalThis.URL(URL);
-  return new Promise((resolve) => {
-    const s = net.connect({ host: hostname, port: Number(port || 6379) }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
-}
-
-const up = await redisUp();
-if (!up && process.env.CI === 'true') throw new Error(`CI=true: the Redis tests need a Redis server at ${URL}`);
-if (!up) console.log(`# skipped: no Redis at ${URL} (start one, or set MULTIPROC_REDIS_URL, to run the multiproc/redis tests)`);
-
-/** A cluster in a namespace of its own; its keys are deleted after the file. */
-const namespaces: string[] = [];
-async function cluster(): Promise<Cluster> {
-  const namespace = `mptest-${process.pid}-${namespaces.length}`;
-  namespaces.push(namespace);
-  return connect({ url: URL, namespace });
-}
-
-after(async () => {
-  if (!up) return;
-  const admin = createClient({ url: URL });
-  await admin.connect();
-  for (const ns of namespaces) {
-    const keys = await admin.keys(`${ns}:*`);
-    if (keys.length) await admin.del(keys);
-  }
-  await admin.close();
-});
 
 describe('multiproc/redis queues', { skip: !up }, () => {
   it('a named queue is shared by every host that opens it, FIFO per producer', { timeout: 30_000 }, async () => {
