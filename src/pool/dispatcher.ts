@@ -17,7 +17,7 @@ import type { StartMethod } from '../context.js';
 import { decodesToCopies } from '../codec/codec.js';
 import { BrokenPoolError } from '../errors.js';
 import { Process } from '../process/process.js';
-import { task as moduleTask, toTaskSpec, type TaskSpec } from '../process/task.js';
+import { task as moduleTask, type TaskSpec } from '../process/task.js';
 import { GET_MUTEX, PUT_MUTEX, TAIL } from '../channel/ring.js';
 import { TaskWriter } from './task-writer.js';
 import { token } from '../shm/liveness.js';
@@ -25,7 +25,8 @@ import { lockAsync, unlock, type LockOutcome } from '../shm/mutex.js';
 import { wake } from '../shm/wait.js';
 import { SLICE_MS, SPIN_MS, spinMs } from '../shm/wait-policy.js';
 import { ClaimState, PoolChannel } from './channel.js';
-import { frameTask, type Mode, RESULT_HEADER, resultPayload, resultSeq, resultStatus, shipFn, Status, type ShippedFn } from './messages.js';
+import { FnRegistry, JobIds, type PoolBackend, resultError, type Settle, settleFromResult } from './backend.js';
+import { frameTask, type Mode, RESULT_HEADER, resultSeq, resultStatus, Status, type ShippedFn } from './messages.js';
 import type { WorkerSetup } from './worker.js';
 
 const workerTask = moduleTask(new URL('./worker.js', import.meta.url), 'poolWorker');
@@ -43,9 +44,6 @@ export interface DispatcherOptions {
   /** As concurrent.futures: any worker that dies unasked breaks the whole pool. */
   breakOnDeath: boolean;
 }
-
-/** How a task's outcome reaches its job: ok and the result, or not and the error. */
-export type Settle = (ok: boolean, value: unknown) => void;
 
 interface Pending {
   readonly jobId: number;
@@ -65,7 +63,7 @@ interface Worker {
 
 let workerCounter = 0;
 
-export class Dispatcher {
+export class Dispatcher implements PoolBackend {
   readonly processes: number;
   readonly #opts: DispatcherOptions;
   readonly #ch: PoolChannel;
@@ -74,13 +72,12 @@ export class Dispatcher {
   readonly #writer: TaskWriter;
   #receiving = false;
   #nextSeq = 0;
-  #nextJob = 1;
+  readonly #jobIds = new JobIds();
+  readonly #fns = new FnRegistry();
   #lastActivity = 0;
   #closed = false;
   #terminated = false;
   #broken: Error | null = null;
-  readonly #shippedByFn = new WeakMap<object, ShippedFn>();
-  readonly #shippedByKey = new Map<string, ShippedFn>();
   /** Called once when the pool breaks (initializer failed, or a death with breakOnDeath). */
   onBroken: (err: Error) => void = () => {};
 
@@ -233,22 +230,12 @@ export class Dispatcher {
 
   // ---- submitting ------------------------------------------------------------
 
-  /** A new job id (never 0, so the zeroed cancel table cancels nothing). */
   newJob(): number {
-    const id = this.#nextJob;
-    this.#nextJob = this.#nextJob >= 0x7fffffff ? 1 : this.#nextJob + 1;
-    return id;
+    return this.#jobIds.next();
   }
 
-  /** A function or task(url, name) as the pool ships it; TypeError for anything else. */
   ship(fn: unknown): ShippedFn {
-    if ((typeof fn === 'function' || (typeof fn === 'object' && fn !== null)) && this.#shippedByFn.has(fn)) return this.#shippedByFn.get(fn)!;
-    const spec = toTaskSpec(fn, 'fn');
-    const key = spec.kind === 'source' ? `s${spec.source}` : `m${spec.url}#${spec.exportName}`;
-    let shipped = this.#shippedByKey.get(key);
-    if (!shipped) this.#shippedByKey.set(key, (shipped = shipFn(this.#shippedByKey.size + 1, spec)));
-    this.#shippedByFn.set(fn as object, shipped);
-    return shipped;
+    return this.#fns.ship(fn);
   }
 
   /** Throws when no task can be submitted now. */
@@ -369,7 +356,7 @@ export class Dispatcher {
   #onResult(bytes: Uint8Array): void {
     const status = resultStatus(bytes);
     if (status === Status.InitFailed) {
-      const err = this.#decodeError(bytes);
+      const err = resultError(bytes);
       // A Pool fails its tasks with the initializer's own error; an executor is broken, as concurrent.futures'.
       this.#break(this.#opts.breakOnDeath ? new BrokenPoolError(`the pool's initializer failed: ${err.name}: ${err.message}`, { cause: err }) : err);
       return;
@@ -378,31 +365,8 @@ export class Dispatcher {
     const pending = this.#inflight.get(seq);
     if (!pending) return;
     this.#inflight.delete(seq);
-    if (status === Status.Ok && pending.raw) pending.settle(true, bytes);
-    else if (status === Status.Ok) {
-      let value: unknown;
-      try {
-        value = resultPayload(bytes);
-      } catch (err) {
-        pending.settle(false, err);
-        return;
-      }
-      pending.settle(true, value);
-    } else if (status === Status.Error) pending.settle(false, this.#decodeError(bytes));
-    else if (status === Status.Dying) {
-      const err = this.#decodeError(bytes);
-      pending.settle(false, new BrokenPoolError(`the pool worker died while running this task: ${err.name}: ${err.message}`, { cause: err }));
-    }
+    settleFromResult(status, bytes, pending.settle, pending.raw);
     this.#checkClosing();
-  }
-
-  #decodeError(bytes: Uint8Array): Error {
-    try {
-      const err = resultPayload(bytes);
-      return err instanceof Error ? err : new Error(String(err));
-    } catch (err) {
-      return err as Error;
-    }
   }
 
   // ---- closing -------------------------------------------------------------------

@@ -7,6 +7,7 @@ import { contextMethod, type ContextLike, type StartMethod } from '../context.js
 import { CancelledError, ProcessError } from '../errors.js';
 import { toTaskSpec, type Target } from '../process/task.js';
 import { withTimeout } from './async-result.js';
+import { BACKEND, type PoolBackend, type WithBackend } from './backend.js';
 import { Dispatcher } from './dispatcher.js';
 import { IMapIterator } from './imap.js';
 import { CallJob } from './jobs.js';
@@ -42,11 +43,11 @@ export interface ShutdownOptions {
 /** The result of submit(): awaitable, and as concurrent.futures.Future. */
 export class Future<R = unknown> implements PromiseLike<R> {
   readonly #job: CallJob<R>;
-  readonly #dispatcher: Dispatcher;
+  readonly #dispatcher: PoolBackend;
   #cancelled = false;
 
   /** Package-internal: made by PoolExecutor.submit(). */
-  constructor(dispatcher: Dispatcher, job: CallJob<R>) {
+  constructor(dispatcher: PoolBackend, job: CallJob<R>) {
     this.#dispatcher = dispatcher;
     this.#job = job;
   }
@@ -137,12 +138,17 @@ export class PoolExecutor implements AsyncDisposable {
   /** Set by context-bound subclasses (getContext('process').PoolExecutor). */
   static defaultContext: StartMethod | undefined;
 
-  readonly #d: Dispatcher;
+  readonly #d: PoolBackend;
   readonly #pending = new Set<Promise<unknown>>();
   #shutdown = false;
 
   constructor(options: PoolExecutorOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('new PoolExecutor(options): options must be an object');
+    const backend = (options as WithBackend)[BACKEND];
+    if (backend) {
+      this.#d = backend;
+      return;
+    }
     const maxtasks = options.maxTasksPerChild ?? 0;
     if (!Number.isInteger(maxtasks) || maxtasks < 0) throw new RangeError('maxTasksPerChild must be a positive integer');
     const initargs = options.initargs ?? [];

@@ -4,7 +4,7 @@
 // leaving the loop early (break, return, throw) drops the queued chunks.
 // An error of a task, or of the input itself, surfaces at its position and
 // ends the iteration.
-import type { Dispatcher } from './dispatcher.js';
+import type { PoolBackend } from './backend.js';
 import { argList, checkChunksize, encodeChunk, Job, type CancelOptions } from './jobs.js';
 import { Mode, type ShippedFn } from './messages.js';
 
@@ -41,7 +41,7 @@ export class IMapIterator<R> extends Job<void> implements AsyncIterableIterator<
   #returned = false;
 
   constructor(
-    dispatcher: Dispatcher,
+    dispatcher: PoolBackend,
     fn: ShippedFn,
     iterable: Iterable<unknown> | AsyncIterable<unknown>,
     mode: Mode.Map | Mode.Starmap,
@@ -52,7 +52,7 @@ export class IMapIterator<R> extends Job<void> implements AsyncIterableIterator<
     this.#fn = fn;
     this.#mode = mode;
     this.#ordered = ordered;
-    this.#chunksize = checkChunksize(options.chunksize) ?? 1;
+    this.#chunksize = checkChunksize(options.chunksize) ?? dispatcher.chunksize ?? 1;
     this.#window = Math.max(MIN_WINDOW, dispatcher.processes * CHUNKS_PER_WORKER);
     const source = iterable as Partial<Iterable<unknown> & AsyncIterable<unknown>> | null | undefined;
     if (typeof source?.[Symbol.asyncIterator] === 'function') this.#source = source[Symbol.asyncIterator]!();

@@ -6,7 +6,7 @@ import { encodeUndoably } from '../codec/undo.js';
 import { TimeoutError } from '../errors.js';
 import { AsyncResult, runCallback, type ResultCallbacks } from './async-result.js';
 import { MAX_TIMER_MS, timeoutMs } from '../options.js';
-import type { Dispatcher } from './dispatcher.js';
+import type { PoolBackend } from './backend.js';
 import { Mode, RESULT_HEADER, taskReserve, type ShippedFn } from './messages.js';
 import { progressReporter, type ProgressOption } from './progress.js';
 
@@ -22,13 +22,13 @@ export abstract class Job<R> {
   /** Seqs of this job's tasks still in flight. */
   readonly seqs = new Set<number>();
   readonly result: AsyncResult<R>;
-  protected readonly dispatcher: Dispatcher;
+  protected readonly dispatcher: PoolBackend;
   #timer: NodeJS.Timeout | undefined;
   #signal: AbortSignal | undefined;
   readonly #timeout: number;
   readonly #onAbort = () => this.cancel(this.#signal!.reason);
 
-  constructor(dispatcher: Dispatcher, options: CancelOptions & ResultCallbacks<R> = {}) {
+  constructor(dispatcher: PoolBackend, options: CancelOptions & ResultCallbacks<R> = {}) {
     this.dispatcher = dispatcher;
     this.id = dispatcher.newJob();
     this.result = new AsyncResult<R>(options);
@@ -105,7 +105,7 @@ export abstract class Job<R> {
 
 /** apply / applyAsync / submit: one call fn(...args). */
 export class CallJob<R> extends Job<R> {
-  constructor(dispatcher: Dispatcher, fn: ShippedFn, args: unknown[], options: CancelOptions & ResultCallbacks<R>) {
+  constructor(dispatcher: PoolBackend, fn: ShippedFn, args: unknown[], options: CancelOptions & ResultCallbacks<R>) {
     super(dispatcher, options);
     if (!this.begin()) return;
     try {
@@ -176,13 +176,13 @@ export class MapJob<R> extends Job<R[]> {
   #itemsDone = 0;
   readonly #report: ((done: number) => void) | null;
 
-  constructor(dispatcher: Dispatcher, fn: ShippedFn, items: unknown[], mode: Mode.Map | Mode.Starmap, options: MapOptions<R>) {
+  constructor(dispatcher: PoolBackend, fn: ShippedFn, items: unknown[], mode: Mode.Map | Mode.Starmap, options: MapOptions<R>) {
     super(dispatcher, options);
     this.#out = new Array<R>(items.length);
     this.#report = progressReporter(options.progress, items.length);
     if (!this.begin()) return;
     try {
-      const chunksize = checkChunksize(options.chunksize) ?? defaultChunksize(items.length, dispatcher.processes);
+      const chunksize = checkChunksize(options.chunksize) ?? dispatcher.chunksize ?? defaultChunksize(items.length, dispatcher.processes);
       if (items.length === 0) {
         this.#report?.(0);
         this.finish(true, this.#out);

@@ -8,6 +8,7 @@ import { cpuCount } from '../process/helpers.js';
 import type { Process } from '../process/process.js';
 import { toTaskSpec, type Target } from '../process/task.js';
 import { AsyncResult, type ResultCallbacks } from './async-result.js';
+import { BACKEND, type PoolBackend, type WithBackend } from './backend.js';
 import { Dispatcher } from './dispatcher.js';
 import { IMapIterator, type IMapOptions } from './imap.js';
 import { CallJob, MapJob, readAll, type CancelOptions, type MapOptions } from './jobs.js';
@@ -45,11 +46,16 @@ export class Pool implements AsyncDisposable {
   /** Set by context-bound subclasses (getContext('process').Pool). */
   static defaultContext: StartMethod | undefined;
 
-  readonly #d: Dispatcher;
+  readonly #d: PoolBackend;
 
   constructor(options: number | PoolOptions = {}) {
     const opts: PoolOptions = typeof options === 'number' ? { processes: options } : options;
     if (opts === null || typeof opts !== 'object') throw new TypeError('new Pool(options): pass a number of processes or an options object');
+    const backend = (opts as WithBackend)[BACKEND];
+    if (backend) {
+      this.#d = backend;
+      return;
+    }
     const processes = checkWorkers(opts.processes, 'Number of processes');
     const maxtasks = opts.maxtasksperchild ?? 0;
     if (!Number.isInteger(maxtasks) || maxtasks < 0) throw new RangeError('maxtasksperchild must be a positive integer or null');
