@@ -17,11 +17,26 @@ export interface SourceTask {
 export type TaskSpec = ModuleTask | SourceTask;
 export type Target = ((...args: any[]) => unknown) | ModuleTask;
 
-/** A module task: the child imports `moduleUrl` and calls its export `exportName`. */
+/** A URL (file:, data:, node: …), as opposed to a path or a package name. */
+export function isUrl(specifier: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:/i.test(specifier);
+}
+
+/** A package name ('my-jobs', '@org/jobs/square.js'): resolved where the task runs. */
+export function isBareSpecifier(specifier: string): boolean {
+  return !isUrl(specifier) && /^(@[\w.-]+\/)?[\w][\w.-]*(\/.*)?$/.test(specifier);
+}
+
+/**
+ * A module task: the child imports `moduleUrl` and calls its export
+ * `exportName`. `moduleUrl` is a URL (import.meta.url, a file: URL) or a
+ * package name, which the child resolves as an import from multiproc's
+ * own location would (a cluster worker host: from its working directory).
+ */
 export function task(moduleUrl: string | URL, exportName = 'default'): ModuleTask {
   const url = String(moduleUrl);
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(url)) {
-    throw new TypeError(`task(): moduleUrl must be a URL such as import.meta.url, not ${JSON.stringify(url)}`);
+  if (!isUrl(url) && !isBareSpecifier(url)) {
+    throw new TypeError(`task(): moduleUrl must be a URL such as import.meta.url or a package name, not the path ${JSON.stringify(url)}`);
   }
   return Object.freeze({ kind: 'module', url, exportName });
 }
