@@ -79,6 +79,19 @@ export function frameTask(message: Uint8Array, seq: number, jobId: number, fn: S
   return message;
 }
 
+/** A task message's header fields, and where its payload starts. */
+export function taskHeader(message: Uint8Array): { seq: number; jobId: number; fnId: number; mode: Mode; specEnd: number } {
+  if (message.length < TASK_HEADER) throw new RangeError(`a task message is at least ${TASK_HEADER} bytes, got ${message.length}`);
+  const specEnd = TASK_HEADER + getU32(message, 12);
+  if (specEnd > message.length) throw new RangeError('a task message is shorter than its header says');
+  return { seq: getU32(message, 0), jobId: getU32(message, 4), fnId: getU32(message, 8), mode: getU32(message, 16), specEnd };
+}
+
+/** The spec bytes of a task message (see taskHeader). */
+export function taskSpecBytes(message: Uint8Array, specEnd: number): Uint8Array {
+  return message.subarray(TASK_HEADER, specEnd);
+}
+
 export interface TaskMessage {
   seq: number;
   jobId: number;
@@ -134,6 +147,11 @@ export function encodeResult(seq: number, status: Status, value: unknown, what: 
   putU32(message, 0, seq);
   putU32(message, 4, status);
   return message;
+}
+
+/** Rewrites a result message's seq (a worker host relays its local pool's result under the coordinator's seq). */
+export function setResultSeq(bytes: Uint8Array, seq: number): void {
+  putU32(bytes, 0, seq);
 }
 
 export function resultSeq(bytes: Uint8Array): number {

@@ -10,6 +10,7 @@
 // rejected with an error naming the server: nothing hangs, and nothing
 // that was never sent is sent twice. A command already sent when the
 // connection broke is not retried (it may have run): it rejects saying so.
+import { createHash } from 'node:crypto';
 import type { RedisClientType } from 'redis';
 
 type Client = RedisClientType;
@@ -17,6 +18,13 @@ type RedisModule = typeof import('redis');
 
 /** Replies as Buffers (encoded items are bytes, not text). */
 let bufferReplies: object | null = null;
+
+const shas = new Map<string, string>();
+function scriptSha(script: string): string {
+  let sha = shas.get(script);
+  if (!sha) shas.set(script, (sha = createHash('sha1').update(script).digest('hex')));
+  return sha;
+}
 
 async function loadRedis(): Promise<RedisModule> {
   try {
@@ -70,9 +78,28 @@ export class RedisLink {
     return new RedisLink(module, options, command);
   }
 
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** One command on the shared connection; bulk replies come back as Buffers. */
   send<T = unknown>(args: (string | Buffer)[]): Promise<T> {
     return this.#retrying(this.#command, args) as Promise<T>;
+  }
+
+  /**
+   * Runs a Lua script by its SHA1 (EVALSHA), loading it on the first
+   * NOSCRIPT (a server that restarted or was flushed forgets its scripts).
+   */
+  async eval<T = unknown>(script: string, keys: (string | Buffer)[], args: (string | Buffer)[]): Promise<T> {
+    const sha = scriptSha(script);
+    const tail = [String(keys.length), ...keys, ...args];
+    try {
+      return await this.send<T>(['EVALSHA', sha, ...tail]);
+    } catch (err) {
+      if (!String((err as Error)?.message).startsWith('NOSCRIPT')) throw err;
+      return this.send<T>(['EVAL', script, ...tail]);
+    }
   }
 
   /** `args` on `client`, retried while the client is offline (never sent), for up to retryMs. */

@@ -3,6 +3,7 @@
 // namespace, so two applications (or two test runs) never meet.
 import { RedisLink, redactedUrl } from './client.js';
 import { RedisManager } from './manager.js';
+import { type ClusterPoolClass, type ClusterPoolExecutorClass, clusterPoolClasses } from './pool.js';
 import { RedisJoinableQueue, RedisQueue, type RedisQueueOptions, RedisSimpleQueue } from './queues.js';
 
 export interface ConnectOptions {
@@ -27,6 +28,10 @@ export class Cluster {
   readonly namespace: string;
   readonly leaseMs: number;
   readonly maxDeliveries: number;
+  /** `new cluster.Pool({ chunksize })`: the Pool's methods, run by the namespace's worker hosts. */
+  readonly Pool: ClusterPoolClass;
+  /** `new cluster.PoolExecutor()`: the PoolExecutor's methods, run by the namespace's worker hosts. */
+  readonly PoolExecutor: ClusterPoolExecutorClass;
   readonly #link: RedisLink;
 
   private constructor(link: RedisLink, url: string, namespace: string, leaseMs: number, maxDeliveries: number) {
@@ -35,6 +40,12 @@ export class Cluster {
     this.namespace = namespace;
     this.leaseMs = leaseMs;
     this.maxDeliveries = maxDeliveries;
+    ({ Pool: this.Pool, PoolExecutor: this.PoolExecutor } = clusterPoolClasses(link, { namespace, leaseMs, maxDeliveries }));
+  }
+
+  /** @internal The connection (a worker host runs on it). */
+  get _link(): RedisLink {
+    return this.#link;
   }
 
   /** @internal Use connect(). */
@@ -45,6 +56,7 @@ export class Cluster {
     if (typeof namespace !== 'string' || !NAMESPACE.test(namespace)) throw new TypeError('namespace must be 1-100 characters of A-Z a-z 0-9 _ . : -');
     const leaseMs = positive(options.leaseMs, 30_000, 'leaseMs');
     const maxDeliveries = positive(options.maxDeliveries, 3, 'maxDeliveries');
+    if (!Number.isInteger(maxDeliveries)) throw new TypeError('maxDeliveries must be a positive integer');
     const connectTimeoutMs = positive(options.connectTimeoutMs, 5000, 'connectTimeoutMs');
     const retryMs = positive(options.retryMs, 10_000, 'retryMs');
     const link = await RedisLink.open({ url, connectTimeoutMs, connectAttempts: 3, retryMs, name: `multiproc:${namespace}` });
