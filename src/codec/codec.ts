@@ -134,11 +134,17 @@ let portable = false;
  * where it was; nothing is sent.
  */
 export function encodePortable(value: unknown, what = 'value'): Uint8Array {
+  return portably(() => encode(value, what));
+}
+
+/** Runs `build` with every encode in it refusing shareables, as encodePortable (a cluster Pool's tasks). */
+export function portably<T>(build: () => T): T {
+  const outer = portable;
   portable = true;
   try {
-    return encode(value, what);
+    return build();
   } finally {
-    portable = false;
+    portable = outer;
   }
 }
 

@@ -16,6 +16,8 @@ export interface PoolBackend {
   readonly processes: number;
   /** The chunk size map and imap use when the call gives none (else map uses Python's rule, imap 1). */
   readonly chunksize?: number;
+  /** Tasks cross machines: their arguments may hold no shareable objects (encodePortable's rule). */
+  readonly portable?: boolean;
   readonly broken: Error | null;
   readonly closed: boolean;
   /** Local workers' Process objects (none for a cluster). */

@@ -81,7 +81,7 @@ export class IMapIterator<R> extends Job<void> implements AsyncIterableIterator<
             chunk.push(this.#mode === Mode.Starmap ? argList(item, start + chunk.length) : item);
           }
           if (this.done) return;
-          if (chunk.length > 0) this.submit(this.#fn, this.#mode, encodeChunk(this.#fn, chunk, 0, chunk.length, start), this.#chunksSent++);
+          if (chunk.length > 0) this.submit(this.#fn, this.#mode, this.encode(() => encodeChunk(this.#fn, chunk, 0, chunk.length, start)), this.#chunksSent++);
         } catch (err) {
           // The input (or an unsendable item) fails at this chunk's position.
           this.#sourceDone = true;

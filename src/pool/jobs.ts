@@ -1,7 +1,7 @@
 // Jobs: what one call of a pool method submits. A job owns its tasks' seqs,
 // settles its AsyncResult exactly once, and cancels what is left of it when
 // it ends early (an error, a signal, a timeout).
-import { decodeInto, encode, encodeReserved, encodeSlice } from '../codec/codec.js';
+import { decodeInto, encode, encodeReserved, encodeSlice, portably } from '../codec/codec.js';
 import { encodeUndoably } from '../codec/undo.js';
 import { TimeoutError } from '../errors.js';
 import { AsyncResult, runCallback, type ResultCallbacks } from './async-result.js';
@@ -79,6 +79,11 @@ export abstract class Job<R> {
     this.seqs.add(seq);
   }
 
+  /** Runs an encoding of this job's arguments under the backend's rule (portable: no shareables). */
+  protected encode(build: () => Uint8Array): Uint8Array {
+    return this.dispatcher.portable ? portably(build) : build();
+  }
+
   /** A task's outcome arrived (only while the job is not done). */
   protected abstract onTask(index: number, ok: boolean, value: unknown): void;
 
@@ -109,7 +114,7 @@ export class CallJob<R> extends Job<R> {
     super(dispatcher, options);
     if (!this.begin()) return;
     try {
-      this.submit(fn, Mode.Apply, encodeReserved(args, 'args', taskReserve(fn), true), 0);
+      this.submit(fn, Mode.Apply, this.encode(() => encodeReserved(args, 'args', taskReserve(fn), true)), 0);
     } catch (err) {
       this.finish(false, err);
     }
@@ -192,7 +197,7 @@ export class MapJob<R> extends Job<R[]> {
       this.#chunksLeft = Math.ceil(items.length / chunksize);
       for (let start = 0; start < items.length; start += chunksize) {
         const end = Math.min(items.length, start + chunksize);
-        this.submit(fn, mode, encodeChunk(fn, items, start, end), start, true);
+        this.submit(fn, mode, this.encode(() => encodeChunk(fn, items, start, end)), start, true);
       }
     } catch (err) {
       this.finish(false, err);

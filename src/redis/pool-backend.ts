@@ -36,6 +36,7 @@ interface Pending {
 export class RedisPoolBackend implements PoolBackend {
   readonly workers: Process[] = [];
   readonly chunksize: number | undefined;
+  readonly portable = true;
   onBroken: (err: Error) => void = () => {};
   readonly #link: RedisLink;
   readonly #settings: RedisPoolSettings;
