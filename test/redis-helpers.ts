@@ -2,7 +2,9 @@
 // up (required under CI=true, else the file is skipped with one line), and
 // clusters in namespaces of their own whose keys are deleted after the file.
 import { after } from 'node:test';
+import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { connect, type Cluster, type ConnectOptions } from 'multiproc/redis';
 import { createClient } from 'redis';
 
@@ -37,4 +39,51 @@ after(async () => {
     if (keys.length) await admin.del(keys);
   }
   await admin.close();
+});
+
+export interface Host {
+  readonly id: string;
+  readonly child: ChildProcess;
+  /** What the host wrote on stderr so far. */
+  readonly stderr: () => string;
+  /** SIGTERM: resolves with the exit code once it finished its tasks and left. */
+  stop(): Promise<number | null>;
+}
+
+const cli = fileURLToPath(new globalThis.URL('../dist/cli/multiproc.js', import.meta.url));
+const hosts: ChildProcess[] = [];
+let hostCount = 0;
+
+/** Starts `multiproc worker` for `namespace` (under tsx, so TypeScript task modules load); resolves once it joined. */
+export async function startHost(
+  namespace: string,
+  options: { processes?: number; context?: 'thread' | 'process'; allowSource?: boolean; cwd?: string; url?: string } = {},
+): Promise<Host> {
+  const id = `host${++hostCount}`;
+  const args = ['--import', import.meta.resolve('tsx'), cli, 'worker', '--redis', options.url ?? URL, '--namespace', namespace, '--processes', String(options.processes ?? 2), '--context', options.context ?? 'thread'];
+  if (options.allowSource) args.push('--allow-source');
+  const child = spawn(process.execPath, args, { cwd: options.cwd, env: { ...process.env, MP_HOST_ID: id }, stdio: ['ignore', 'inherit', 'pipe'] });
+  hosts.push(child);
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (b: Buffer) => {
+      err += String(b);
+      if (err.includes('multiproc worker ')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`the worker host exited with ${code}: ${err}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    id,
+    child,
+    stderr: () => err,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+after(() => {
+  for (const h of hosts) if (h.exitCode === null && h.signalCode === null) h.kill('SIGKILL');
 });

@@ -12,7 +12,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'multiproc/redis';
+import { task } from 'multiproc';
 import { createClient } from 'redis';
+import { startHost } from './redis-helpers.js';
 
 const haveServer = spawnSync('redis-server', ['--version']).status === 0;
 if (!haveServer && process.env.CI === 'true') throw new Error('CI=true: the Redis outage tests need redis-server on the PATH');
@@ -106,6 +108,24 @@ describe('multiproc/redis when Redis goes away', { skip: !haveServer }, () => {
     assert.equal(new Set(got).size, got.length, 'no duplicates');
     assert.deepEqual(got, [...got].sort((a, b) => a - b));
     await admin.close();
+    await stopServer();
+  });
+
+  it('Redis restarted mid-map: the worker hosts and the pool resume; every result arrives once', { timeout: 120_000 }, async () => {
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    await startServer(port);
+    await using c = await connect({ url, namespace: 'restart', retryMs: 20_000 });
+    const host = await startHost('restart', { url, processes: 2 });
+    await using pool = new c.Pool();
+    const items = Array.from({ length: 400 }, (_, i) => i);
+    const mapped = pool.map(task(new URL('./fixtures/cluster-tasks.ts', import.meta.url), 'square'), items, { chunksize: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    await stopServer();
+    await new Promise((r) => setTimeout(r, 500));
+    await startServer(port);
+    assert.deepEqual(await mapped, items.map((x) => x * x));
+    assert.equal(await host.stop(), 0);
     await stopServer();
   });
 });
