@@ -26,6 +26,7 @@ export const BENCHMARKS: BenchEntry[] = [
   { name: 'manager_ops', about: 'Manager start/shutdown, proxy op latency (dict, list, Namespace, Lock) from a child, the parent and over TCP' },
   { name: 'pool_map', about: 'Pool(2): start-up, map/imap/applyAsync throughput, serial apply latency, maxtasksperchild' },
   { name: 'channel_load', about: 'Queue under contention (N -> N up to 2 x cpus), lists of ints, small objects, both ends on one CPU', python: 'bench/python/channel_load.py' },
+  { name: 'redis', about: 'cluster Pool on Redis (2 worker hosts x 4) vs BullMQ: tiny tasks, a 1M-item map, lease-expiry recovery', python: null },
   { name: 'pool_peers', about: 'Pool vs piscina and tinypool: 64 tasks in flight, serial round trip, start-up', python: null },
 ];
 

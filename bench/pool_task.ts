@@ -6,3 +6,8 @@ export default function add({ a, b }: { a: number; b: number }): number {
 export function square(x: number): number {
   return x * x;
 }
+
+/** Sleeps `ms` and returns it (bench/redis.ts's lease-expiry task). */
+export function sleep(ms: number): Promise<number> {
+  return new Promise((resolve) => setTimeout(() => resolve(ms), ms));
+}
