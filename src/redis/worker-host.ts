@@ -135,8 +135,14 @@ export class WorkerHost {
               await new Promise<void>((resolve) => (this.#slotFreed = resolve));
               continue;
             }
-            const from = recover ? '0' : '>';
-            const reply = (await send(['XREADGROUP', 'GROUP', GROUP, this.name, 'COUNT', String(free), 'BLOCK', String(READ_SLICE_MS), 'STREAMS', this.#keys.tasks, from])) as StreamReply;
+            const read = ['XREADGROUP', 'GROUP', GROUP, this.name, 'COUNT', String(free), 'STREAMS', this.#keys.tasks, recover ? '0' : '>'];
+            // First without blocking, on the shared connection: there it goes out in the same write as the
+            // FINISH of the tasks that just freed these children (one syscall and round trip per batch, not three).
+            let reply = (await this.#link.send(read)) as StreamReply;
+            if (!recover && !reply?.[0]?.[1]?.length) {
+              read.splice(6, 0, 'BLOCK', String(READ_SLICE_MS));
+              reply = (await send(read)) as StreamReply;
+            }
             recover = false;
             for (const entry of reply?.[0]?.[1] ?? []) {
               const id = entry[0].toString();
