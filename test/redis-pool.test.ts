@@ -70,6 +70,7 @@ describe('cluster Pool', { skip: !up }, () => {
       await pool.join();
       assert.deepEqual(await poolKeysLeft(c), [], 'the pool removed its keys');
       assert.deepEqual(await Promise.all(hosts.map((h) => h.stop())), [0, 0]);
+      assert.deepEqual(await c._link.send(['KEYS', `${c.namespace}:*`]), [], 'pools and hosts gone: the namespace holds no key');
     });
 
     it(`runs PoolExecutor's submit and map across hosts [${context}]`, T, async () => {

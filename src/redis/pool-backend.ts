@@ -12,7 +12,7 @@ import type { Process } from '../process/process.js';
 import type { RedisLink } from './client.js';
 import { Batcher } from './batch.js';
 import { pause } from './poll.js';
-import { ADD, cancelKey, ENSURE_GROUP, GROUP, LIVE_SLOTS, POOL_TTL_MS, poolKey, resultsKey, sharedKeys, type StreamReply } from './pool-protocol.js';
+import { ADD, cancelKey, DROP_IF_IDLE, ENSURE_GROUP, GROUP, LIVE_SLOTS, POOL_TTL_MS, poolKey, resultsKey, sharedKeys, type StreamReply } from './pool-protocol.js';
 
 /** A read of the results stream blocks at most this long, so close() and terminate() are seen. */
 const READ_SLICE_MS = 1000;
@@ -272,5 +272,6 @@ export class RedisPoolBackend implements PoolBackend {
     clearInterval(this.#renewer);
     await this.#ready.catch(() => {});
     await this.#link.send(['DEL', this.#key, resultsKey(this.#key), cancelKey(this.#key)]).catch(() => {});
+    await this.#link.eval(DROP_IF_IDLE, [sharedKeys(this.#settings.namespace).tasks], [GROUP]).catch(() => {});
   }
 }

@@ -27,7 +27,8 @@
 //   task added twice by a retried XADD runs twice but settles once).
 // Nothing grows without bound: results are deleted when read and expire
 // with their pool; a dead pool's tasks are dropped by the hosts; a dead
-// host's consumer and beat are removed once it holds nothing.
+// host's consumer and beat are removed once it holds nothing; the task
+// stream is deleted when a pool or host leaves it empty.
 
 import { BrokenPoolError } from '../errors.js';
 
@@ -60,6 +61,17 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   end
 end
 redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+return 1`;
+
+/**
+ * KEYS: tasks. ARGV: group. Deletes the task stream once nothing is in it
+ * or held from it, so that a namespace whose pools and hosts are gone
+ * leaves no key (a host still reading re-creates it: ENSURE_GROUP on NOGROUP).
+ */
+export const DROP_IF_IDLE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('XLEN', KEYS[1]) > 0 or redis.call('XPENDING', KEYS[1], ARGV[1])[1] > 0 then return 0 end
+redis.call('DEL', KEYS[1])
 return 1`;
 
 /** KEYS: tasks. ARGV: pool id, task messages…. Adds the tasks (no delivery failed yet). */

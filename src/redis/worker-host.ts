@@ -29,6 +29,7 @@ import {
   BEAT,
   cancelKey,
   deliveriesError,
+  DROP_IF_IDLE,
   ENSURE_GROUP,
   entryFields,
   FINISH,
@@ -150,10 +151,11 @@ export class WorkerHost {
             }
           }
         });
-      } catch {
+      } catch (err) {
         // A broken connection may have swallowed a reply: entries handed to us stay pending under our
         // name, so the next read asks for them (id 0) before new ones.
         recover = true;
+        if (/NOGROUP/.test((err as Error)?.message)) await this.#link.eval(ENSURE_GROUP, [this.#keys.tasks], [GROUP]).catch(() => {}); // (the idle stream was dropped)
         if (!this.#stopping) await pause(100);
       }
     }
@@ -397,5 +399,6 @@ export class WorkerHost {
     await this.#local.join();
     await this.#link.send(['HDEL', this.#keys.workers, this.name]).catch(() => {});
     await this.#link.send(['XGROUP', 'DELCONSUMER', this.#keys.tasks, GROUP, this.name]).catch(() => {});
+    await this.#link.eval(DROP_IF_IDLE, [this.#keys.tasks], [GROUP]).catch(() => {});
   }
 }
