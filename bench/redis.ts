@@ -17,12 +17,12 @@ const BENCH = 'redis';
 export const compare: Compare = {};
 
 const URL_ = process.env.MULTIPROC_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const taskFile = new URL('./pool_task.ts', import.meta.url);
-const cli = fileURLToPath(new URL('../dist/cli/multiproc.js', import.meta.url));
+const taskFile = new URL('./pool_task.js', import.meta.url);
+const cli = fileURLToPath(new URL('./cli/multiproc.js', import.meta.resolve('multiproc')));
 
 /** Starts a program and resolves once it printed `ready` on stdout or `multiproc worker` on stderr. */
 function startHost(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     const onData = (b: Buffer) => {
       if (/ready|multiproc worker/.test(String(b))) resolve(child);
@@ -117,7 +117,7 @@ async function bullmq(args: ReturnType<typeof parseArgs>): Promise<void> {
   const { Queue } = await import('bullmq');
   const name = `bench-bullmq-${process.pid}`;
   const connection = { host: new URL(URL_).hostname, port: Number(new URL(URL_).port || 6379) };
-  const worker = fileURLToPath(new URL('./redis_bullmq_worker.ts', import.meta.url));
+  const worker = fileURLToPath(new URL('./redis_bullmq_worker.js', import.meta.url));
   const hosts = await Promise.all([0, 1].map(() => startHost([worker, name, '4'])));
   const queue = new Queue(name, { connection });
   const n = size(args, 20_000, 2000);

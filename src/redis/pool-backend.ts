@@ -12,7 +12,7 @@ import type { Process } from '../process/process.js';
 import type { RedisLink } from './client.js';
 import { Batcher } from './batch.js';
 import { pause } from './poll.js';
-import { ADD, cancelKey, DROP_IF_IDLE, ENSURE_GROUP, GROUP, LIVE_SLOTS, POOL_TTL_MS, poolKey, resultsKey, sharedKeys, type StreamReply } from './pool-protocol.js';
+import { ADD, cancelKey, DROP_IF_IDLE, ENSURE_GROUP, GROUP, LIVE_SLOTS, POOL_TTL_MS, poolKey, resultsKey, sharedKeys, type StreamReply, unpackResults } from './pool-protocol.js';
 
 /** A read of the results stream blocks at most this long, so close() and terminate() are seen. */
 const READ_SLICE_MS = 1000;
@@ -219,8 +219,7 @@ export class RedisPoolBackend implements PoolBackend {
           for (const [id, fields] of reply[0][1]) {
             ids.push(id);
             this.#lastResultId = id.toString();
-            const r = fields[1];
-            if (r) this.#onResult(r);
+            if (fields[1]) for (const r of unpackResults(fields[1])) this.#onResult(r);
           }
           void this.#link.send(['XDEL', key, ...ids]).catch(() => {});
         }

@@ -8,7 +8,8 @@
 //   <ns>:pool:workers        hash: worker host → "beatMs leaseMs slots"
 //   <ns>:pool:<id>           hash {lease, max, c}: a live pool (expires unless
 //                            its coordinator renews it); c counts its cancelled jobs
-//   <ns>:pool:<id>:results   stream of result messages (field r), deleted as read
+//   <ns>:pool:<id>:results   stream of result messages (field r: those one FINISH
+//                            wrote for the pool, each [length u32][message]), deleted as read
 //   <ns>:pool:<id>:cancel    set of cancelled job ids
 //
 // Why a task is delivered at least once and its result exactly once:
@@ -82,22 +83,44 @@ return #ARGV - 1`;
 /**
  * KEYS: tasks, then per finished entry its pool's results and pool keys.
  * ARGV: group, then per entry its id and result message (empty: none).
- * Each entry is acknowledged and deleted; its result is written if the
- * entry was still pending (the XACK gate) and its pool is alive.
+ * Each entry is acknowledged and deleted; its result is kept if the entry
+ * was still pending (the XACK gate) and its pool is alive. The results for
+ * one pool go out as one stream entry (see packResults).
  */
 export const FINISH = `
+local out, order = {}, {}
 for i = 2, #ARGV, 2 do
-  local k = i
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
     redis.call('XDEL', KEYS[1], ARGV[i])
-    local ttl = redis.call('PTTL', KEYS[k + 1])
-    if ARGV[i + 1] ~= '' and ttl > 0 then
-      redis.call('XADD', KEYS[k], '*', 'r', ARGV[i + 1])
-      redis.call('PEXPIRE', KEYS[k], ttl)
+    if ARGV[i + 1] ~= '' then
+      local key = KEYS[i]
+      if not out[key] then
+        out[key] = {}
+        order[#order + 1] = i
+      end
+      local parts = out[key]
+      parts[#parts + 1] = struct.pack('<I4', #ARGV[i + 1])
+      parts[#parts + 1] = ARGV[i + 1]
     end
   end
 end
+for _, i in ipairs(order) do
+  local ttl = redis.call('PTTL', KEYS[i + 1])
+  if ttl > 0 then
+    redis.call('XADD', KEYS[i], '*', 'r', table.concat(out[KEYS[i]]))
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
+end
 return 1`;
+
+/** The result messages of one results entry (views of `packed`). */
+export function* unpackResults(packed: Buffer): Generator<Buffer> {
+  for (let at = 0; at + 4 <= packed.length; ) {
+    const n = packed.readUInt32LE(at);
+    yield packed.subarray(at + 4, at + 4 + n);
+    at += 4 + n;
+  }
+}
 
 /**
  * KEYS: tasks, results, pool. ARGV: group, entry id, pool id, task message,
@@ -112,7 +135,7 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 local ttl = redis.call('PTTL', KEYS[3])
 if ttl <= 0 then return 1 end
 if tonumber(ARGV[5]) >= tonumber(ARGV[6]) then
-  redis.call('XADD', KEYS[2], '*', 'r', ARGV[7])
+  redis.call('XADD', KEYS[2], '*', 'r', struct.pack('<I4', #ARGV[7]) .. ARGV[7])
   redis.call('PEXPIRE', KEYS[2], ttl)
 else
   redis.call('XADD', KEYS[1], '*', 'p', ARGV[3], 'd', ARGV[4], 'n', ARGV[5])
