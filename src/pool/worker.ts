@@ -10,7 +10,6 @@
 // user's code set. While tasks keep coming it yields to the event loop every
 // YIELD_MS for the same reason.
 import { performance } from 'node:perf_hooks';
-import { decodeLoadingTypes } from '../codec/load-types.js';
 import { state } from '../process/state.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
 import { GET_MUTEX, PUT_MUTEX, TAIL } from '../channel/ring.js';
@@ -19,7 +18,8 @@ import { lockSync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
 import { waitAsync } from '../shm/wait.js';
 import { SLICE_MS, SPIN_MS, spinMs } from '../shm/wait-policy.js';
 import { ClaimState, PoolChannel, type PoolChannelHandle } from './channel.js';
-import { encodeResult, Mode, readTask, Status, taskPayloadOf, type TaskMessage } from './messages.js';
+import { encodeResult, readTask, Status, taskPayloadOf, type TaskMessage } from './messages.js';
+import { errorResult, resultOf, TaskRunner } from './task-runner.js';
 
 export interface WorkerSetup {
   channel: PoolChannelHandle;
@@ -33,25 +33,8 @@ export interface WorkerSetup {
   maxtasks: number;
 }
 
-type Fn = (...args: unknown[]) => unknown;
-
 /** Longest stretch of back-to-back tasks before the worker lets its event loop turn. */
 const YIELD_MS = 10;
-
-const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as PromiseLike<unknown> | null)?.then === 'function';
-
-/** An error's result message; one that cannot be sent whole goes as a plain Error with its name, message and stack. */
-function errorResult(seq: number, status: Status, err: unknown): Uint8Array {
-  try {
-    return encodeResult(seq, status, err, 'error');
-  } catch {
-    const e = err instanceof Error ? err : new Error(String(err));
-    const plain = new Error(e.message);
-    plain.name = e.name;
-    plain.stack = e.stack;
-    return encodeResult(seq, status, plain, 'error');
-  }
-}
 
 export async function poolWorker(setup: WorkerSetup): Promise<void> {
   const ch = new PoolChannel(setup.channel);
@@ -74,10 +57,10 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
 
   // Last words: an error that kills this worker while it runs a task reaches
   // the parent with that task, so its BrokenPoolError can say what happened.
+  const runner = new TaskRunner();
   let running: TaskMessage | null = null;
-  let spec: TaskSpec | undefined;
   const lastWords = (err: unknown): void => {
-    if (running) send(errorResult(running.seq, Status.Dying, spec ? explainTaskError(err, spec) : err));
+    if (running) send(errorResult(running.seq, Status.Dying, runner.explain(err)));
     running = null;
   };
   process.prependListener('uncaughtException', lastWords);
@@ -145,54 +128,7 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
     if (!tasks.hasData() && !ch.closing) await waitAsync(h, TAIL, tail, SLICE_MS); // (re-checks the closing flag after a slice)
   };
 
-  const fns = new Map<number, { fn: Fn; spec: TaskSpec }>();
-  const knows = (fnId: number): boolean => fns.has(fnId);
-  /** Runs a task; returns its outcome (encoded by the caller, right before it is written). */
-  const run = async (task: TaskMessage): Promise<[Status.Ok | Status.Error, unknown]> => {
-    spec = undefined;
-    try {
-      let known = fns.get(task.fnId);
-      if (!known) {
-        const taskSpec = task.spec!; // read with the message: the function was not known then
-        known = { fn: (await loadTask(taskSpec, state.entry)) as Fn, spec: taskSpec };
-        fns.set(task.fnId, known);
-      }
-      const fn = known.fn;
-      spec = known.spec;
-      let payload = decodeLoadingTypes(() => taskPayloadOf(task));
-      if (payload instanceof Promise) payload = await payload; // (values never decode to a Promise)
-      let result: unknown;
-      if (task.mode === Mode.Apply) {
-        result = fn(...(payload as unknown[]));
-        if (isThenable(result)) result = await result;
-      } else {
-        const items = payload as unknown[];
-        const out = new Array<unknown>(items.length);
-        for (let i = 0; i < items.length; i++) {
-          let r = task.mode === Mode.Map ? fn(items[i]) : fn(...(items[i] as unknown[]));
-          if (isThenable(r)) r = await r;
-          out[i] = r;
-        }
-        result = out;
-      }
-      return [Status.Ok, result];
-    } catch (err) {
-      return [Status.Error, spec ? explainTaskError(err, spec) : err];
-    }
-  };
-
-  /**
-   * A task's result message. Encoded synchronously right before send(): it
-   * may be a view of the encoder's scratch buffer (encodeResult).
-   */
-  const resultOf = (seq: number, status: Status.Ok | Status.Error, value: unknown): Uint8Array => {
-    if (status === Status.Error) return errorResult(seq, status, value);
-    try {
-      return encodeResult(seq, Status.Ok, value, 'result');
-    } catch (err) {
-      return errorResult(seq, Status.Error, err); // unsendable: a TypeError naming the culprit
-    }
-  };
+  const knows = (fnId: number): boolean => runner.knows(fnId);
 
   let done = 0;
   let yieldAt = performance.now() + YIELD_MS;
@@ -209,7 +145,7 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
       send(encodeResult(task.seq, Status.Skipped, undefined, 'nothing'));
     } else {
       running = task;
-      const [status, value] = await run(task);
+      const [status, value] = await runner.run(task, () => taskPayloadOf(task));
       running = null;
       send(resultOf(task.seq, status, value));
       done++;
