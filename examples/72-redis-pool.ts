@@ -9,8 +9,8 @@
 // import and `new cluster.Pool()` differ.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { task } from 'multiproc';
+import { fileURLToPath } from 'node:url';
+import { isMainProcess, task } from 'multiproc';
 import { connect } from 'multiproc/redis';
 
 /** The task: word counts of some lines (a module task, so the hosts need no --allow-source). */
@@ -69,5 +69,5 @@ async function main(): Promise<void> {
   console.log(`blocks per host: ${Object.entries(blocksPerHost).map(([h, n]) => `${h} ${n}`).sort().join(', ')}`);
 }
 
-// A worker host imports this module for countWords: only the program itself runs main().
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
+// A worker host's children import this module for countWords: only the program itself runs main().
+if (isMainProcess()) await main();
