@@ -5,6 +5,8 @@
  * concurrency 4, in one run on the same Redis. No Python twin.
  *   tiny_tasks_per_s        - N one-call tasks (chunksize 1) submitted at once, until every result is back
  *                             (BullMQ: addBulk of no-op jobs until every job completed)
+ *   redis_cpu_per_task      - Redis's own CPU time (INFO cpu) per task of those runs: the share of the
+ *                             one server that every host uses, which bounds how far a namespace scales out
  *   map_items_per_s         - map of 1,000,000 trivial items, default chunking; also the local Pool(8) for the overhead
  *   lease_recovery_ms       - a worker host SIGKILLed mid-task (leaseMs 1000): kill to result from the other host
  */
@@ -49,13 +51,18 @@ async function ours(args: ReturnType<typeof parseArgs>, mp: any, redis: any): Pr
     const n = size(args, 20_000, 2000);
     await Promise.all(Array.from({ length: 2000 }, (_, i) => pool.apply(add, [{ a: i, b: 1 }]))); // warm
     const rates: number[] = [];
+    const redisCpu: number[] = [];
+    const info = async () => String(await cluster._link.send(['INFO', 'cpu']));
     for (let r = 0; r < R; r++) {
+      const cpu0 = redisCpuUs(await info());
       const t0 = nowNs();
       const results = await Promise.all(Array.from({ length: n }, (_, i) => pool.apply(add, [{ a: i, b: 1 }])));
       rates.push(n / (msBetween(t0, nowNs()) / 1e3));
+      redisCpu.push((redisCpuUs(await info()) - cpu0) / n);
       if (results[n - 1] !== n) throw new Error('wrong result');
     }
     emitMedian(BENCH, 'tiny_tasks_per_s', 'multiproc-cluster', rates, 'tasks/s', { n });
+    emitMedian(BENCH, 'redis_cpu_per_task', 'multiproc-cluster', redisCpu, 'us', { n });
 
     const items = Array.from({ length: size(args, 1_000_000, 100_000) }, (_, i) => i);
     const local = new mp.Pool({ processes: 8 });
@@ -103,6 +110,12 @@ async function ours(args: ReturnType<typeof parseArgs>, mp: any, redis: any): Pr
 }
 
 
+/** Redis's CPU time so far, user + system, in µs, from an `INFO cpu` reply. */
+function redisCpuUs(info: string): number {
+  const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
+}
+
 /** The consumer (host name) holding the namespace's one pending task. */
 async function whoHolds(cluster: any, ns: string): Promise<string> {
   for (;;) {
@@ -112,7 +125,7 @@ async function whoHolds(cluster: any, ns: string): Promise<string> {
   }
 }
 
-async function bullmq(args: ReturnType<typeof parseArgs>): Promise<void> {
+async function bullmq(args: ReturnType<typeof parseArgs>, redis: any): Promise<void> {
   const R = reps(args, 3, 1);
   const { Queue } = await import('bullmq');
   const name = `bench-bullmq-${process.pid}`;
@@ -120,6 +133,7 @@ async function bullmq(args: ReturnType<typeof parseArgs>): Promise<void> {
   const worker = fileURLToPath(new URL('./redis_bullmq_worker.js', import.meta.url));
   const hosts = await Promise.all([0, 1].map(() => startHost([worker, name, '4'])));
   const queue = new Queue(name, { connection });
+  const probe = await redis.connect({ url: URL_, namespace: name }); // (for INFO cpu)
   const n = size(args, 20_000, 2000);
   const drain = async () => {
     for (;;) {
@@ -133,17 +147,23 @@ async function bullmq(args: ReturnType<typeof parseArgs>): Promise<void> {
     await queue.addBulk(jobs(2000));
     await drain();
     const rates: number[] = [];
+    const redisCpu: number[] = [];
+    const info = async () => String(await probe._link.send(['INFO', 'cpu']));
     for (let r = 0; r < R; r++) {
+      const cpu0 = redisCpuUs(await info());
       const t0 = nowNs();
       await queue.addBulk(jobs(n));
       await drain();
       rates.push(n / (msBetween(t0, nowNs()) / 1e3));
+      redisCpu.push((redisCpuUs(await info()) - cpu0) / n);
     }
     emitMedian(BENCH, 'tiny_tasks_per_s', 'bullmq', rates, 'tasks/s', { n });
+    emitMedian(BENCH, 'redis_cpu_per_task', 'bullmq', redisCpu, 'us', { n, note: 'includes the drain polls (getJobCounts every 2 ms)' });
   } finally {
     await stop(hosts);
     await queue.obliterate({ force: true });
     await queue.close();
+    await probe.close();
   }
 }
 
@@ -161,7 +181,7 @@ async function main(): Promise<void> {
     return;
   }
   await ours(args, mp, redis);
-  await bullmq(args);
+  await bullmq(args, redis);
 }
 
 await runIfMain(import.meta.url, main);
