@@ -57,12 +57,12 @@ let hostCount = 0;
 /** Starts `multiproc worker` for `namespace` (under tsx, so TypeScript task modules load); resolves once it joined. */
 export async function startHost(
   namespace: string,
-  options: { processes?: number; context?: 'thread' | 'process'; allowSource?: boolean; cwd?: string; url?: string } = {},
+  options: { processes?: number; context?: 'thread' | 'process'; allowSource?: boolean; cwd?: string; url?: string; env?: Record<string, string> } = {},
 ): Promise<Host> {
   const id = `host${++hostCount}`;
   const args = ['--import', import.meta.resolve('tsx'), cli, 'worker', '--redis', options.url ?? URL, '--namespace', namespace, '--processes', String(options.processes ?? 2), '--context', options.context ?? 'thread'];
   if (options.allowSource) args.push('--allow-source');
-  const child = spawn(process.execPath, args, { cwd: options.cwd, env: { ...process.env, MP_HOST_ID: id }, stdio: ['ignore', 'inherit', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd: options.cwd, env: { ...process.env, ...options.env, MP_HOST_ID: id }, stdio: ['ignore', 'inherit', 'pipe'] });
   hosts.push(child);
   let err = '';
   await new Promise<void>((resolve, reject) => {
