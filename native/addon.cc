@@ -46,4 +46,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   multiproc::InitFutex(context, exports);
   multiproc::InitFutexAsync(context, exports);
   multiproc::InitLiveness(context, exports);
+  multiproc::InitBytes(context, exports);
 }

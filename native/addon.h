@@ -19,5 +19,6 @@ void InitShm(v8::Local<v8::Context> context, v8::Local<v8::Object> exports);
 void InitFutex(v8::Local<v8::Context> context, v8::Local<v8::Object> exports);
 void InitFutexAsync(v8::Local<v8::Context> context, v8::Local<v8::Object> exports);
 void InitLiveness(v8::Local<v8::Context> context, v8::Local<v8::Object> exports);
+void InitBytes(v8::Local<v8::Context> context, v8::Local<v8::Object> exports);
 
 }  // namespace multiproc

@@ -72,6 +72,10 @@ export interface NativeAddon {
    * MULTIPROC_FUTEX_FALLBACK=1, read once per process when the addon loads).
    */
   futexAsyncMode(): 'waitv' | 'fallback';
+
+  // native/bytes.cc
+  /** memcpy of `length` bytes from `source` at `sourceOffset` to `target` at `targetOffset` (either may be shared); RangeError when out of bounds. */
+  copyBytes(target: Uint8Array, targetOffset: number, source: Uint8Array, sourceOffset: number, length: number): void;
 }
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

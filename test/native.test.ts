@@ -257,6 +257,26 @@ test('futex_calls_validate_buffer_and_offset', () => {
   assert.throws(() => addon.futexWaitAsync(sab, 20, 0, 0, () => {}), RangeError);
 });
 
+test('copyBytes_copies_between_shared_and_plain_arrays_and_refuses_out_of_range', () => {
+  const shared = new Uint8Array(new SharedArrayBuffer(64)).map((_, i) => i);
+  const plain = new Uint8Array(16);
+  addon.copyBytes(plain, 2, shared, 10, 8);
+  assert.deepEqual([...plain], [0, 0, 10, 11, 12, 13, 14, 15, 16, 17, 0, 0, 0, 0, 0, 0]);
+  addon.copyBytes(shared, 60, plain, 2, 4);
+  assert.deepEqual([...shared.subarray(60)], [10, 11, 12, 13]);
+  addon.copyBytes(shared, 1, shared, 0, 4); // overlapping: a memmove
+  assert.deepEqual([...shared.subarray(0, 5)], [0, 0, 1, 2, 3]);
+  addon.copyBytes(new Uint8Array(plain.buffer, 8, 4), 0, shared, 1, 4); // a view's own offset counts
+  assert.deepEqual([...plain.subarray(8, 12)], [0, 1, 2, 3]);
+  assert.throws(() => addon.copyBytes(plain, 10, shared, 0, 7), RangeError);
+  assert.throws(() => addon.copyBytes(plain, 0, shared, 60, 5), RangeError);
+  assert.throws(() => addon.copyBytes(plain, -1, shared, 0, 1), RangeError);
+  assert.throws(() => addon.copyBytes(plain, 0.5, shared, 0, 1), RangeError);
+  assert.throws(() => addon.copyBytes(new Int32Array(4) as never, 0, shared, 0, 1), TypeError);
+  assert.throws(() => addon.copyBytes(plain, 0, [1, 2] as never, 0, 1), TypeError);
+  assert.deepEqual([...plain.subarray(0, 4)], [0, 0, 10, 11], 'a refused call changed nothing');
+});
+
 test('sync_waiter_in_a_child_process_is_woken_by_the_parent', bounded, async () => {
   const { fd, sab } = memfd(64);
   let waking: Promise<void> | undefined;

@@ -45,6 +45,7 @@
 // put mutex can tell a delivered message (tail there) from a lost one; and
 // onOrphanMessage runs for each message whose reader died.
 import { Segment } from '../shm/segment.js';
+import { copyBytes } from '../shm/copy.js';
 import { waitAsync, wake } from '../shm/wait.js';
 import { runAsync, runSync, type Operation } from '../shm/drive.js';
 import { sliceUntil } from '../options.js';
@@ -134,8 +135,8 @@ export class Ring {
     if (first === len && len <= 64) {
       for (let i = 0; i < len; i++) this.#data[at + i] = src[start + i]; // small: no subarray
     } else {
-      this.#data.set(src.subarray(start, start + first), at);
-      if (first < len) this.#data.set(src.subarray(start + first, start + len), 0);
+      copyBytes(this.#data, at, src, start, first);
+      if (first < len) copyBytes(this.#data, 0, src, start + first, len - first);
     }
     Atomics.store(this.header, TAIL, (tail + FRAME_HEADER + pad8(len)) | 0); // publish (see Ordering)
     if (notify) wake(this.header, TAIL);
@@ -312,8 +313,8 @@ export class Ring {
     if (!into && first === len && len < UNZEROED_FROM) out = this.#data.slice(at, at + len);
     else {
       out = into ?? unzeroed(len);
-      out.set(this.#data.subarray(at, at + first), offset);
-      out.set(this.#data.subarray(0, len - first), offset + first);
+      copyBytes(out, offset, this.#data, at, first);
+      if (first < len) copyBytes(out, offset + first, this.#data, 0, len - first);
     }
     this.#lastLength = len;
     Atomics.store(this.header, HEAD, (head + FRAME_HEADER + pad8(len)) | 0); // free the space
