@@ -47,6 +47,24 @@ describe('Pipe in one process', () => {
     assert.equal(await b.recv(), 'next');
   });
 
+  it('recvBytesInto takes large and chunked messages whole, and refuses one that does not fit without losing the next', async () => {
+    const [a, b] = Pipe(true, { bufferSize: 64 * 1024 }); // messages over 16 KiB go in chunks
+    const buf = new Uint8Array(100_000);
+    for (const size of [5000, 16 * 1024, 70_000, 100_000]) {
+      const msg = new Uint8Array(size).map((_, i) => (i * 7 + size) % 251);
+      const [got] = await Promise.all([b.recvBytesInto(buf), a.sendBytes(msg)]); // (a chunked message needs the reader to make room)
+      assert.equal(got, size);
+      assert.deepEqual(buf.subarray(0, size), msg, `${size} bytes`);
+    }
+    const tooBig = a.sendBytes(new Uint8Array(100_001).fill(3));
+    await assert.rejects(b.recvBytesInto(buf), (err: BufferTooShort) => err instanceof BufferTooShort && err.data?.length === 100_001 && err.data[100_000] === 3);
+    await tooBig;
+    buf.fill(0);
+    await a.sendBytes(new Uint8Array([4, 5]));
+    assert.equal(await b.recvBytesInto(buf, 10), 2);
+    assert.deepEqual([...buf.subarray(10, 12)], [4, 5]);
+  });
+
   it('recvBytes(maxlength) refuses a longer message, and the pipe still works', async () => {
     const [a, b] = Pipe();
     await a.sendBytes(Buffer.alloc(10));

@@ -41,23 +41,27 @@ export async function writeMessage(ring: Ring, bytes: Uint8Array, abandoned?: Ab
   }
 }
 
-/** The next message, waiting for it; null once `ended` says none can come and nothing is left. */
-export async function readMessage(ring: Ring, ended: Ended): Promise<Uint8Array | null> {
+/**
+ * The next message, waiting for it; null once `ended` says none can come and
+ * nothing is left. One that fits `into` is read into its start and returned
+ * as a view of it.
+ */
+export async function readMessage(ring: Ring, ended: Ended, into?: Uint8Array): Promise<Uint8Array | null> {
   const h = ring.header;
   if (tryLock(h, GET_MUTEX) === 'timeout') await lockAsync(h, GET_MUTEX);
   try {
-    return ring.tryReadFull() ?? (await ring.read(Infinity, undefined, ended));
+    return ring.tryReadFull(into) ?? (await ring.read(Infinity, undefined, ended, into));
   } finally {
     unlock(h, GET_MUTEX);
   }
 }
 
 /** readMessage() blocking this thread. */
-export function readMessageSync(ring: Ring, ended: Ended): Uint8Array | null {
+export function readMessageSync(ring: Ring, ended: Ended, into?: Uint8Array): Uint8Array | null {
   const h = ring.header;
   lockSync(h, GET_MUTEX);
   try {
-    return ring.readSync(Infinity, ended);
+    return ring.readSync(Infinity, ended, into);
   } finally {
     unlock(h, GET_MUTEX);
   }

@@ -241,10 +241,18 @@ export class Ring {
   }
 
   /** Reads the next message if it is waiting whole in one frame; else null and nothing is consumed. */
-  tryReadFull(): Uint8Array | null {
-    if (!this.hasData()) return null;
-    const pos = Atomics.load(this.header, HEAD) & this.#mask;
-    if (this.#words[(pos >> 2) + 1] !== Kind.Full) return null;
+  tryReadFull(into?: Uint8Array): Uint8Array | null {
+    if (!this.hasData() || this.#nextKind() !== Kind.Full) return null;
+    return this.#readFull(into);
+  }
+
+  /** Reads the next frame, a FULL one: into the start of `into` when it fits (the result is then a view of it), else into a new array. */
+  #readFull(into: Uint8Array | undefined): Uint8Array {
+    const len = this.#nextLength();
+    if (into && len <= into.length) {
+      this.#readFrame(into);
+      return into.subarray(0, len);
+    }
     return this.#readFrame()[1];
   }
 
@@ -325,13 +333,13 @@ export class Ring {
   }
 
   /** The next whole message (see #readOp), blocking this thread while none is there. */
-  readSync(deadline: Deadline, ended?: () => boolean): Uint8Array | null {
-    return runSync(this.#readOp(deadline, ended));
+  readSync(deadline: Deadline, ended?: () => boolean, into?: Uint8Array): Uint8Array | null {
+    return runSync(this.#readOp(deadline, ended, into));
   }
 
   /** readSync() waiting asynchronously; an aborted `signal` rejects with its reason. */
-  read(deadline: Deadline, signal?: AbortSignal, ended?: () => boolean): Promise<Uint8Array | null> {
-    return runAsync(this.#readOp(deadline, ended), signal);
+  read(deadline: Deadline, signal?: AbortSignal, ended?: () => boolean, into?: Uint8Array): Promise<Uint8Array | null> {
+    return runAsync(this.#readOp(deadline, ended, into), signal);
   }
 
   /**
@@ -339,9 +347,10 @@ export class Ring {
    * Once a message has started, it is read to its end regardless of the
    * deadline (the writer is writing it now), unless the writer died.
    * `ended` says whether no message can come any more (every writer is
-   * gone): then null.
+   * gone): then null. A message that fits `into` is read straight into its
+   * start (one copy) and returned as a view of it.
    */
-  *#readOp(deadline: Deadline, ended?: () => boolean): Operation<Uint8Array | null> {
+  *#readOp(deadline: Deadline, ended?: () => boolean, into?: Uint8Array): Operation<Uint8Array | null> {
     let partial: Uint8Array | null = null;
     let filled = 0;
     for (;;) {
@@ -352,10 +361,11 @@ export class Ring {
           if (kind === Kind.Last) return partial;
           continue;
         }
+        if (this.#nextKind() === Kind.Full) return this.#readFull(into); // (drops a partial message of a writer that died)
         const [kind, payload] = this.#readFrame();
-        if (kind === Kind.Full) return payload; // (drops a partial message of a writer that died)
         if (kind === Kind.First) {
-          partial = unzeroed(new Float64Array(payload.buffer, 0, 1)[0]);
+          const total = new Float64Array(payload.buffer, 0, 1)[0];
+          partial = into && total <= into.length ? into.subarray(0, total) : unzeroed(total);
           filled = 0;
         } else if (partial) {
           partial.set(payload, filled);

@@ -131,12 +131,12 @@ export class Connection {
   /** No message can come any more: every holder of the writing end is gone. */
   #ended = (): boolean => !isHeld(this.#read!.header, WRITER_HOLDERS, WRITER_PENDING);
 
-  async #readMessage(): Promise<Uint8Array> {
-    return this.#orEOF(await readMessage(this.#reader(), this.#ended));
+  async #readMessage(into?: Uint8Array): Promise<Uint8Array> {
+    return this.#orEOF(await readMessage(this.#reader(), this.#ended, into));
   }
 
-  #readMessageSync(): Uint8Array {
-    return this.#orEOF(readMessageSync(this.#reader(), this.#ended));
+  #readMessageSync(into?: Uint8Array): Uint8Array {
+    return this.#orEOF(readMessageSync(this.#reader(), this.#ended, into));
   }
 
   #orEOF(bytes: Uint8Array | null): Uint8Array {
@@ -172,12 +172,12 @@ export class Connection {
   /** Reads the next message into `buf` at byte `offset`; returns its length. BufferTooShort (with the message) if it does not fit. */
   async recvBytesInto(buf: ArrayBufferView, offset = 0): Promise<number> {
     const target = this.#intoTarget(buf, offset);
-    return this.#copyInto(await this.#readMessage(), target);
+    return this.#copyInto(await this.#readMessage(target), target);
   }
 
   recvBytesIntoSync(buf: ArrayBufferView, offset = 0): number {
     const target = this.#intoTarget(buf, offset);
-    return this.#copyInto(this.#readMessageSync(), target);
+    return this.#copyInto(this.#readMessageSync(target), target);
   }
 
   #intoTarget(buf: ArrayBufferView, offset: number): Uint8Array {
@@ -186,7 +186,9 @@ export class Connection {
     return new Uint8Array(buf.buffer, buf.byteOffset + offset, buf.byteLength - offset);
   }
 
+  /** A message read into `target` is there already; one that did not fit is refused with BufferTooShort. */
   #copyInto(bytes: Uint8Array, target: Uint8Array): number {
+    if (bytes.buffer === target.buffer && bytes.byteOffset === target.byteOffset) return bytes.length;
     if (bytes.length > target.length) throw new BufferTooShort(`the message (${bytes.length} bytes) does not fit the buffer (${target.length} bytes)`, bytes);
     target.set(bytes);
     return bytes.length;
