@@ -95,6 +95,8 @@ export class Ring {
   readonly #words: Int32Array;
   readonly #mask: number;
   readonly #maxChunk: number;
+  /** Head and tail right after this writer's last wake of readers (see #wakeReaders); tail NaN: none yet. */
+  readonly #wokeAt = { head: 0, tail: Number.NaN };
   /** Payload length of the frame #readFrame read last. */
   #lastLength = 0;
   /** Called when a reader skips the rest of a message whose reader died. */
@@ -138,8 +140,32 @@ export class Ring {
       copyBytes(this.#data, at, src, start, first);
       if (first < len) copyBytes(this.#data, 0, src, start + first, len - first);
     }
-    Atomics.store(this.header, TAIL, (tail + FRAME_HEADER + pad8(len)) | 0); // publish (see Ordering)
-    if (notify) wake(this.header, TAIL);
+    const end = (tail + FRAME_HEADER + pad8(len)) | 0;
+    Atomics.store(this.header, TAIL, end); // publish (see Ordering)
+    if (notify) this.#wakeReaders(tail, end);
+  }
+
+  /**
+   * Wakes readers sleeping for data, after publishing the frame [tail, end),
+   * unless this writer's last wake still covers them. A reader sleeps only
+   * after it saw the ring empty (head === tail). Our last wake read head
+   * after publishing and found the ring not empty; if nothing was consumed
+   * since (head unchanged) and nothing else written (tail still where our
+   * frame ended), the ring was never empty in between, so no reader can
+   * have started to sleep since that wake, and every reader asleep before
+   * it was woken by it (or saw the new tail in its futex check). Skipping
+   * saves the futex syscall that would otherwise be made for each frame
+   * while a woken reader has not yet run to uncount itself.
+   */
+  #wakeReaders(tail: number, end: number): void {
+    const head = Atomics.load(this.header, HEAD);
+    if (tail === this.#wokeAt.tail && head === this.#wokeAt.head && head !== tail) {
+      this.#wokeAt.tail = end;
+      return;
+    }
+    wake(this.header, TAIL);
+    this.#wokeAt.head = head;
+    this.#wokeAt.tail = end;
   }
 
   /** Wakes readers sleeping for data: after writes made with notify = false (one wake for a batch). */
