@@ -10,7 +10,7 @@ import { assertNoChildrenLeftAfter, fixture, methods } from './helpers.ts';
 assertNoChildrenLeftAfter();
 
 /** Per context and kind: a leak of one descriptor a round shows far beyond the slack of 4. */
-const ROUNDS = 150;
+const ROUNDS = 100;
 
 describe('a queue or a pipe per child, hundreds of times', () => {
   for (const method of methods) {
