@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { MessageChannel } from 'node:worker_threads';
 import { Empty, Full, JoinableQueue, Queue, SimpleQueue, getContext, type StartMethod } from 'multiproc';
 import { assertNoChildrenLeftAfter, methods } from './helpers.ts';
 
@@ -69,6 +70,26 @@ describe('Queue in one process', () => {
     await q.put(1);
     await assert.rejects(q.put(2, { signal: AbortSignal.abort(new Error('no')) }), /no/);
     assert.equal(await q.get(), 1);
+  });
+
+  it('received items are independent: transferring one item\'s buffer leaves the others and the item intact', async () => {
+    const q = new Queue<Uint8Array>();
+    for (const v of [1, 2, 3]) await q.put(new Uint8Array(100).fill(v)); // (small items share memory slabs, as Node's Buffer pool)
+    const [a, b, c] = [await q.get(), await q.get(), await q.get()];
+    const { port1, port2 } = new MessageChannel();
+    try {
+      port1.postMessage(a, [a.buffer as ArrayBuffer]); // Node 20 ignores an untransferable buffer in the list; later Nodes throw
+      const got = await new Promise<Uint8Array>((resolve) => port2.once('message', resolve));
+      assert.deepEqual([...got], new Array(100).fill(1));
+    } catch (err) {
+      assert.match(String(err), /transfer/i);
+    } finally {
+      port1.close();
+    }
+    assert.deepEqual([...a], new Array(100).fill(1), 'not detached');
+    assert.deepEqual([...b, ...c], [...new Array(100).fill(2), ...new Array(100).fill(3)]);
+    await q.put(new Uint8Array(100).fill(4));
+    assert.deepEqual([...(await q.get())], new Array(100).fill(4));
   });
 
   it('items of any size pass through a small ring', async () => {

@@ -45,6 +45,7 @@
 // put mutex can tell a delivered message (tail there) from a lost one; and
 // onOrphanMessage runs for each message whose reader died.
 import { Segment } from '../shm/segment.js';
+import { smallBytes } from '../codec/small-bytes.js';
 import { copyBytes } from '../shm/copy.js';
 import { waitAsync, wake } from '../shm/wait.js';
 import { runAsync, runSync, type Operation } from '../shm/drive.js';
@@ -344,7 +345,10 @@ export class Ring {
     const at = (pos + FRAME_HEADER) & this.#mask;
     const first = Math.min(len, this.capacity - at);
     let out: Uint8Array;
-    if (!into && first === len && len < UNZEROED_FROM) out = this.#data.slice(at, at + len);
+    if (!into && first === len && len < UNZEROED_FROM) {
+      out = smallBytes(len);
+      out.set(this.#data.subarray(at, at + len));
+    }
     else {
       out = into ?? unzeroed(len);
       copyBytes(out, offset, this.#data, at, first);
@@ -390,7 +394,7 @@ export class Ring {
         if (this.#nextKind() === Kind.Full) return this.#readFull(into); // (drops a partial message of a writer that died)
         const [kind, payload] = this.#readFrame();
         if (kind === Kind.First) {
-          const total = new Float64Array(payload.buffer, 0, 1)[0];
+          const total = new DataView(payload.buffer, payload.byteOffset, 8).getFloat64(0, true); // (written as a Float64Array: little endian on every platform we run on)
           partial = into && total <= into.length ? into.subarray(0, total) : unzeroed(total);
           filled = 0;
         } else if (partial) {

@@ -23,6 +23,7 @@ import { isShareable, rehydrate, shareable, type HandleData } from './handles.js
 import { errorClasses } from '../errors.js';
 import { decodePlain, decodePlainArrayInto, encodePlain, encodePlainSlice } from './plain.js';
 import { atomically } from './undo.js';
+import { smallBytes } from './small-bytes.js';
 
 const enum Tag {
   Undefined = 0,
@@ -96,7 +97,7 @@ export function encode(value: unknown, what = 'value', sabs?: SharedArrayBuffer[
     case 'object':
       if (value === null) return tagOnly[Tag.Null];
       if (value instanceof Uint8Array && (value.constructor === Uint8Array || Buffer.isBuffer(value))) {
-        const out = new Uint8Array(1 + value.length);
+        const out = smallBytes(1 + value.length);
         out[0] = Tag.Bytes;
         out.set(value, 1);
         return out;

@@ -25,6 +25,8 @@
 // blocks of memory instead of item by item.)
 // Multi-byte numbers are little endian, as the rest of the codec assumes.
 
+import { smallBytes } from './small-bytes.js';
+
 const enum P {
   Undefined = 0,
   Null = 1,
@@ -57,6 +59,13 @@ const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
 /** Objects met in the value being encoded: a second meeting bails out. */
 const seen = new Set<object>();
+
+/** The encoded message, copied out of the shared encoding buffer. */
+function copyOut(): Uint8Array {
+  const out = smallBytes(pos);
+  out.set(bytes.subarray(0, pos));
+  return out;
+}
 
 function room(n: number): void {
   if (pos + n <= buf.length) return;
@@ -243,7 +252,7 @@ export function encodePlain(value: unknown, tag: number, reserve = 0, scratch = 
     seen.clear();
   }
   if (!ok) return null;
-  return scratch ? bytes.subarray(0, pos) : bytes.slice(0, pos);
+  return scratch ? bytes.subarray(0, pos) : copyOut();
 }
 
 /** items.slice(start, end) encoded as encodePlain would, without making the slice. */
@@ -257,7 +266,7 @@ export function encodePlainSlice(items: unknown[], start: number, end: number, t
     seen.clear();
   }
   if (!ok) return null;
-  return scratch ? bytes.subarray(0, pos) : bytes.slice(0, pos);
+  return scratch ? bytes.subarray(0, pos) : copyOut();
 }
 
 /** Starts a message: `reserve` bytes left for the caller (a header), then the tag. */
