@@ -51,6 +51,19 @@ describe('codec', () => {
     }
   });
 
+  it('round-trips strings of every length class, ASCII or not, each encoding its own bytes', () => {
+    for (const n of [0, 1, 64, 65, 200, 1364, 1365, 1366, 5000]) {
+      const ascii = 'x'.repeat(n);
+      const mixed = 'aé✓'.repeat(Math.ceil(n / 3)).slice(0, n);
+      const astral = '𝄞'.repeat(Math.floor(n / 2)); // (two UTF-16 units, four UTF-8 bytes each)
+      for (const s of [ascii, mixed, astral]) assert.equal(roundTrip(s), s, `${n} characters`);
+    }
+    const a = encode('é'.repeat(100));
+    const b = encode('ü'.repeat(100));
+    assert.notDeepEqual(a, b, 'a later encoding does not overwrite an earlier one');
+    assert.equal(decode(a), 'é'.repeat(100));
+  });
+
   it('keeps cycles and shared references', () => {
     const shared = { s: 1 };
     const value: Record<string, unknown> = { a: shared, b: shared };

@@ -51,6 +51,10 @@ const decoder = new TextDecoder();
 const scratch = new Float64Array(1);
 const scratchBytes = new Uint8Array(scratch.buffer);
 const tagOnly = [Tag.Undefined, Tag.Null, Tag.False, Tag.True].map((t) => Uint8Array.of(t));
+/** Scratch space for encoding strings of up to ~1.3 k characters (UTF-8 takes at most 3 bytes per UTF-16 unit), the tag in front. */
+const stringScratch = new Uint8Array(4096);
+stringScratch[0] = Tag.String;
+const stringScratchBody = stringScratch.subarray(1);
 
 // SharedArrayBuffers cannot be serialized into bytes. Between threads of one
 // process a transport may carry them beside the bytes (postMessage shares
@@ -262,6 +266,13 @@ function encodeString(value: string): Uint8Array {
       out[i + 1] = c;
     }
     if (i === n) return out;
+  }
+  if (n * 3 < stringScratch.length) {
+    // Encoded into scratch space, then copied into a slab at its exact size (see small-bytes.ts).
+    const { written } = encoder.encodeInto(value, stringScratchBody);
+    const out = smallBytes(1 + written);
+    out.set(stringScratch.subarray(0, 1 + written));
+    return out;
   }
   const out = new Uint8Array(1 + n * 3);
   out[0] = Tag.String;
