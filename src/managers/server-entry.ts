@@ -4,6 +4,10 @@ import type { Connection } from '../connection/connection.js';
 import type { TaskSpec } from '../process/task.js';
 import type { Segment } from '../shm/segment.js';
 import { Server, type TypeSpec } from './server.js';
+// Every shareable type: the server decodes whatever its clients send (and its
+// own start message holds a Connection and a Segment). Importing them here
+// lets a warm spare that preloads this module (spare.ts) have them ready.
+import '../index.js';
 
 export interface ServerInit {
   mid: string;

@@ -4,7 +4,7 @@
 // children, joins the others, flushes its output and exits — leftover timers
 // or sockets do not keep it alive. An uncaught error is printed as
 // "Process <name>:" plus the stack, and the exit code is 1.
-import { isMainThread, parentPort, threadId } from 'node:worker_threads';
+import { isMainThread, parentPort, threadId, workerData } from 'node:worker_threads';
 import { inspect } from 'node:util';
 import { decode } from '../codec/codec.js';
 import { decodeLoadingTypes } from '../codec/load-types.js';
@@ -116,10 +116,25 @@ async function run(message: RunMessage, method: 'thread' | 'process'): Promise<v
   await finish(0);
 }
 
+/**
+ * Imports the package modules a warm spare was asked to preload (spare.ts),
+ * one after another, while it waits; a run message that arrives meanwhile is
+ * handled between module loads. Anything outside the package is ignored.
+ */
+async function preload(urls: unknown): Promise<void> {
+  if (!Array.isArray(urls)) return;
+  const root = new URL('../', import.meta.url).href;
+  for (const url of urls) {
+    if (typeof url !== 'string' || !url.startsWith(root) || url.includes('..')) continue;
+    await import(url).catch(() => {}); // a module that fails to load fails again, visibly, when a task needs it
+  }
+}
+
 if (!isMainThread && parentPort) {
   const port = parentPort;
   // Loaders first (at boot, so a warm spare has them ready), then wait for the run message.
   const loaders = applyParentLoaders(process.execArgv);
+  void loaders.then(() => preload((workerData as { preload?: unknown } | null)?.preload), () => {});
   port.once('message', (message: RunMessage) => {
     void loaders.then(
       () => run(message, 'thread'),
@@ -132,4 +147,7 @@ if (!isMainThread && parentPort) {
 } else if (process.send) {
   guardParentDeath();
   process.once('message', (message: RunMessage) => void run(message, 'process'));
+  const urls = process.env.MULTIPROC_PRELOAD;
+  delete process.env.MULTIPROC_PRELOAD;
+  if (urls) void preload((() => { try { return JSON.parse(urls); } catch { return null; } })());
 }

@@ -43,12 +43,13 @@ export class ProcessChild implements ChildBackend {
   #pidfd: number;
   #ended: number | null = null;
 
-  constructor() {
+  /** `preload`: package modules the child imports while it waits for its run message (spare.ts). */
+  constructor(preload: string[] = []) {
     this.#native = requireNative("the 'process' context");
     this.#child = spawn(process.execPath, [...childExecArgv(), childEntry], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
-      env: { ...process.env, MULTIPROC_PARENT_PID: String(process.pid) },
+      env: { ...process.env, MULTIPROC_PARENT_PID: String(process.pid), MULTIPROC_PRELOAD: JSON.stringify(preload) },
     });
     if (this.#child.pid === undefined) throw new Error(`could not start a child process (${process.execPath})`);
     this.pid = this.ident = this.#child.pid;

@@ -120,7 +120,7 @@ export class Process implements ChildRecord {
     let encoded: Uint8Array;
     try {
       encoded = encode(this.#payload(spec, args, kwargs), 'process arguments', sabs);
-      child = acquireBackend(this.#method, this.#resourceLimits);
+      child = acquireBackend(this.#method, this.#resourceLimits, spec.kind === 'module' ? spec.url : undefined);
     } catch (err) {
       undo?.();
       throw err;

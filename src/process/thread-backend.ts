@@ -15,9 +15,10 @@ export class ThreadChild implements ChildBackend {
   #forcedCode: number | null = null;
   #ended: number | null = null;
 
-  constructor(resourceLimits?: ResourceLimits) {
+  /** `preload`: package modules the child imports while it waits for its run message (spare.ts). */
+  constructor(resourceLimits?: ResourceLimits, preload: string[] = []) {
     this.#worker = new Worker(childEntry, {
-      workerData: { multiprocChild: true },
+      workerData: { multiprocChild: true, preload },
       resourceLimits,
       stdout: false,
       stderr: false,
