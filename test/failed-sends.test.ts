@@ -7,7 +7,7 @@
 // the proxy is released — and the channel it was sent on still works.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Manager, Pipe, Queue, getContext, releaseProxy, type Connection, type SyncManager } from 'multiproc';
+import { Full, Manager, Pipe, Queue, getContext, releaseProxy, type Connection, type SyncManager } from 'multiproc';
 import { assertNoChildrenLeftAfter, methods } from './helpers.ts';
 
 assertNoChildrenLeftAfter();
@@ -79,6 +79,28 @@ for (const method of methods) {
       await mine.send('through the pipe');
       mine.close();
       assert.deepEqual(await out.get(), ['through the queue', 'through the pipe', 'EOFError']);
+      await p.join();
+      assert.equal(p.exitCode, 0);
+      theirs.close();
+    });
+
+    it('a put a full bounded queue refuses (at once, after a timeout, or when its wait is aborted) leaves a Connection in it as it was', { timeout: 60_000 }, async () => {
+      const q = new Queue<unknown>(1);
+      const out = new Queue<unknown[]>();
+      const [mine, theirs] = Pipe();
+      await q.put('filled the queue');
+      assert.throws(() => q.putNowait([mine]), Full);
+      assert.throws(() => q.putSync([mine], { timeout: 20 }), Full);
+      await assert.rejects(q.put([mine], { timeout: 20 }), Full);
+      const aborted = new AbortController();
+      const waiting = q.put([mine], { signal: aborted.signal });
+      aborted.abort(new Error('gave up'));
+      await assert.rejects(waiting, /gave up/);
+      const p = new Process({ target: readUntilEof, args: [q, theirs, out] });
+      p.start();
+      await mine.send('through the pipe');
+      mine.close();
+      assert.deepEqual(await out.get(), ['filled the queue', 'through the pipe', 'EOFError']);
       await p.join();
       assert.equal(p.exitCode, 0);
       theirs.close();

@@ -362,14 +362,14 @@ export class Ring {
     return [kind, out];
   }
 
-  /** The next whole message (see #readOp), blocking this thread while none is there. */
+  /** The next whole message (see readOp), blocking this thread while none is there. */
   readSync(deadline: Deadline, ended?: () => boolean, into?: Uint8Array): Uint8Array | null {
-    return runSync(this.#readOp(deadline, ended, into));
+    return runSync(this.readOp(deadline, ended, into));
   }
 
   /** readSync() waiting asynchronously; an aborted `signal` rejects with its reason. */
   read(deadline: Deadline, signal?: AbortSignal, ended?: () => boolean, into?: Uint8Array): Promise<Uint8Array | null> {
-    return runAsync(this.#readOp(deadline, ended, into), signal);
+    return runAsync(this.readOp(deadline, ended, into), signal);
   }
 
   /**
@@ -380,7 +380,7 @@ export class Ring {
    * gone): then null. A message that fits `into` is read straight into its
    * start (one copy) and returned as a view of it.
    */
-  *#readOp(deadline: Deadline, ended?: () => boolean, into?: Uint8Array): Operation<Uint8Array | null> {
+  *readOp(deadline: Deadline, ended?: () => boolean, into?: Uint8Array): Operation<Uint8Array | null> {
     let partial: Uint8Array | null = null;
     let filled = 0;
     for (;;) {

@@ -15,14 +15,14 @@
 // touched, so an unsendable item fails put() with a TypeError and leaves the
 // queue exactly as it was.
 import { decode, encode } from '../codec/codec.js';
-import { encodeUndoably } from '../codec/undo.js';
+import { encodeUndoably, type Undo } from '../codec/undo.js';
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { Empty, Full, ProcessError } from '../errors.js';
-import { isHeldByMe, lockAsync, lockSync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
+import { isHeldByMe, lockAsync, lockOp, lockSync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
+import { runAsync, runAwaitable, runSync, type Operation } from '../shm/drive.js';
 import { Segment, type SegmentHandle } from '../shm/segment.js';
-import { waitAsync, waitSync } from '../shm/wait.js';
 import { state } from '../process/state.js';
-import { deadlineOf, msLeft, signalOf, sliceUntil, type BlockingOptions } from '../options.js';
+import { deadlineOf, signalOf, sliceUntil, type BlockingOptions } from '../options.js';
 import { ItemCounts } from './accounting.js';
 import { GET_MUTEX, PUT_MUTEX, Ring, WORD_A } from '../channel/ring.js';
 
@@ -66,10 +66,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#checkOpen();
     const deadline = deadlineOf(options);
     const [bytes, undo] = encodeUndoably(() => encode(item, 'item'));
-    if (!this.#tryAccept() && !(await this.#acceptAsync(deadline, signalOf(options)))) {
-      undo?.(); // the item was not sent: a Connection or proxy in it is as before
-      throw new Full();
-    }
+    if (!this.#tryAccept()) await runAsync(this.#acceptOp(deadline, undo), signalOf(options));
     await this.#send(bytes);
   }
 
@@ -77,10 +74,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#checkOpen();
     const deadline = deadlineOf(options);
     const [bytes, undo] = encodeUndoably(() => encode(item, 'item'));
-    if (!this.#tryAccept() && !this.#acceptSync(deadline)) {
-      undo?.();
-      throw new Full();
-    }
+    if (!this.#tryAccept()) runSync(this.#acceptOp(deadline, undo));
     if (this.#pending.length > 0) this.#queueLocally(bytes); // keep FIFO behind buffered items (this thread has a slot)
     else {
       this.#locked(lockSync(this.ring.header, PUT_MUTEX));
@@ -127,22 +121,24 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     return !this.counts.countsAtPut || this.counts.accept(this.#maxsize); // a plain unbounded Queue counts once in the ring
   }
 
-  async #acceptAsync(deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
-    while (Date.now() < deadline) {
-      await waitAsync(this.ring.header, WORD_A, this.counts.word, sliceUntil(deadline), signal);
-      if (this.#tryAccept()) return true;
-      this.reapDead();
+  /**
+   * Waits until `deadline` for the queue to accept one more item (a bounded
+   * queue's room), for put() and putSync() (shm/drive.ts). Full when it did
+   * not; an item not accepted (Full, or an aborted wait) is undone: a
+   * Connection or proxy in it is as before.
+   */
+  *#acceptOp(deadline: number, undo: Undo | null): Operation<void> {
+    let accepted = false;
+    try {
+      while (!accepted && Date.now() < deadline) {
+        yield { i32: this.ring.header, index: WORD_A, expected: this.counts.word, ms: sliceUntil(deadline) };
+        accepted = this.#tryAccept();
+        if (!accepted) this.reapDead();
+      }
+    } finally {
+      if (!accepted) undo?.();
     }
-    return false;
-  }
-
-  #acceptSync(deadline: number): boolean {
-    while (Date.now() < deadline) {
-      waitSync(this.ring.header, WORD_A, this.counts.word, sliceUntil(deadline));
-      if (this.#tryAccept()) return true;
-      this.reapDead();
-    }
-    return false;
+    if (!accepted) throw new Full();
   }
 
   /**
@@ -225,46 +221,42 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   async get(options?: BlockingOptions): Promise<T> {
     this.#checkOpen();
-    const deadline = deadlineOf(options);
-    const signal = signalOf(options);
-    const h = this.ring.header;
-    let outcome = tryLock(h, GET_MUTEX);
-    if (outcome === 'timeout' && deadline !== -Infinity) outcome = await lockAsync(h, GET_MUTEX, msLeft(deadline), signal);
-    if (outcome === 'timeout') throw new Empty();
-    let bytes: Uint8Array | null;
-    try {
-      if (outcome === 'recovered') this.counts.recoverReader();
-      this.counts.beginRead();
-      try {
-        bytes = this.ring.tryReadFull() ?? (await this.ring.read(deadline, signal));
-      } catch (err) {
-        this.counts.recoverReader(); // aborted: an item it began to take is gone
-        throw err;
-      }
-      this.counts.endRead(bytes !== null);
-    } finally {
-      unlock(h, GET_MUTEX);
-    }
-    return this.#delivered(bytes);
+    const got = runAwaitable(this.#getOp(deadlineOf(options)), signalOf(options));
+    return this.#delivered(got instanceof Promise ? await got : got); // no await (no microtask turn) when an item was there
   }
 
   getSync(options?: BlockingOptions): T {
     this.#checkOpen();
     const deadline = deadlineOf(options);
+    if (isHeldByMe(this.ring.header, GET_MUTEX)) throw new ProcessError('getSync() cannot run while an async get() of this thread is waiting on the same queue');
+    return this.#delivered(runSync(this.#getOp(deadline)));
+  }
+
+  /**
+   * Takes the next item's bytes, waiting (for the get mutex, then for an
+   * item) until `deadline`; null when none came. One operation for get() and
+   * getSync() (shm/drive.ts).
+   */
+  *#getOp(deadline: number): Operation<Uint8Array | null> {
     const h = this.ring.header;
-    if (isHeldByMe(h, GET_MUTEX)) throw new ProcessError('getSync() cannot run while an async get() of this thread is waiting on the same queue');
-    const outcome = lockSync(h, GET_MUTEX, msLeft(deadline));
-    if (outcome === 'timeout') throw new Empty();
-    let bytes: Uint8Array | null;
+    let outcome = tryLock(h, GET_MUTEX);
+    if (outcome === 'timeout' && deadline !== -Infinity) outcome = yield* lockOp(h, GET_MUTEX, deadline);
+    if (outcome === 'timeout') return null;
     try {
       if (outcome === 'recovered') this.counts.recoverReader();
       this.counts.beginRead();
-      bytes = this.ring.readSync(deadline);
+      let bytes: Uint8Array | null;
+      try {
+        bytes = this.ring.tryReadFull() ?? (yield* this.ring.readOp(deadline));
+      } catch (err) {
+        this.counts.recoverReader(); // aborted: an item it began to take is gone
+        throw err;
+      }
       this.counts.endRead(bytes !== null);
+      return bytes;
     } finally {
       unlock(h, GET_MUTEX);
     }
-    return this.#delivered(bytes);
   }
 
   /** The item read by a get, or Empty (after settling what dead producers left) when none came. */

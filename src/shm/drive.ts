@@ -27,8 +27,23 @@ export function runSync<T>(op: Operation<T>): T {
  * operation, whose finally blocks still run to the end — they may wait too
  * (a Condition re-acquires its lock) — and then the abort reason is thrown.
  */
-export async function runAsync<T>(op: Operation<T>, signal?: AbortSignal): Promise<T> {
-  let step = signal?.aborted ? op.throw(signal.reason) : op.next();
+export function runAsync<T>(op: Operation<T>, signal?: AbortSignal): Promise<T> {
+  return signal?.aborted ? driveAsync(op, op.throw(signal.reason), undefined) : driveAsync(op, op.next(), signal);
+}
+
+/**
+ * runAsync() for a caller that awaits the result: when the operation finishes
+ * without waiting (the common case of a get or a lock), its value comes back
+ * as it is, with no promise made for it.
+ */
+export function runAwaitable<T>(op: Operation<T>, signal?: AbortSignal): T | Promise<T> {
+  if (signal?.aborted) return runAsync(op, signal);
+  const step = op.next();
+  return step.done ? step.value : driveAsync(op, step, signal);
+}
+
+async function driveAsync<T>(op: Operation<T>, first: IteratorResult<Sleep, T>, signal: AbortSignal | undefined): Promise<T> {
+  let step = first;
   let sig = signal;
   for (;;) {
     if (step.done) return step.value;
