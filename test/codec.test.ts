@@ -73,6 +73,35 @@ describe('codec', () => {
     assert.equal(out.me, out);
   });
 
+  it('round-trips arrays that start as numbers and then hold something else, ints or floats first', () => {
+    const ints = Array.from({ length: 12 }, (_, i) => i);
+    const floats = ints.map((i) => i + 0.5);
+    for (const head of [ints, floats, [...ints, 0.25], [-0, ...ints]]) {
+      for (const tail of ['x', null, { a: 1 }, [1, 2], undefined, true]) {
+        const value = { before: [...head, tail], pairs: [[1, 2], [3, 4]], after: [...head] };
+        assert.deepStrictEqual(roundTrip(value), value, JSON.stringify(value.before));
+      }
+    }
+  });
+
+  it('keeps a shared reference met after more than a handful of other objects', () => {
+    const shared = { s: 1 };
+    const value: Record<string, unknown>[] = [...Array.from({ length: 40 }, (_, i) => ({ i })), shared, { again: shared }];
+    const out = roundTrip(value);
+    assert.deepStrictEqual(out, value);
+    assert.equal(out[41].again, out[40]);
+  });
+
+  it('decodes object keys that look alike (same length, ends and middle) as themselves, message after message', () => {
+    const keys = ['axyb', 'azyb', 'a\u00e9yb', '', 'k'.repeat(32), 'k'.repeat(31) + 'j', 'k'.repeat(33)];
+    for (let round = 0; round < 3; round++) {
+      for (const [i, key] of keys.entries()) {
+        const value = { [key]: i, other: { [key]: [round] } };
+        assert.deepStrictEqual(roundTrip(value), value, JSON.stringify(key));
+      }
+    }
+  });
+
   it('round-trips errors with name, message, stack, cause and own properties', () => {
     const cause = new RangeError('inner');
     const err = Object.assign(new TypeError('outer', { cause }), { code: 'E_X', extra: { n: 1 } });

@@ -54,11 +54,39 @@ const MAX_DEPTH = 64;
 let buf = Buffer.allocUnsafe(1 << 16);
 /** The same memory as a plain Uint8Array, whose slice() copies (a Buffer's does not). */
 let bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+/** The whole of buf's ArrayBuffer as int32s and float64s, for numeric blocks (making a view per block costs more than writing 100 numbers). */
+let bufI32 = new Int32Array(buf.buffer, 0, buf.buffer.byteLength >> 2);
+let bufF64 = new Float64Array(buf.buffer, 0, buf.buffer.byteLength >> 3);
 let pos = 0;
 const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
-/** Objects met in the value being encoded: a second meeting bails out. */
-const seen = new Set<object>();
+/**
+ * Objects met in the value being encoded: a second meeting bails out. The
+ * first SEEN_LINEAR are kept in an array and searched linearly (most values
+ * hold a few objects; a Set's clear() allocates a new table every message),
+ * the rest in a Set.
+ */
+const seenFew: object[] = [];
+const seenMany = new Set<object>();
+const SEEN_LINEAR = 16;
+
+/** Records `v` as met; false if it was met before. */
+function meet(v: object): boolean {
+  const n = seenFew.length;
+  for (let i = 0; i < n; i++) if (seenFew[i] === v) return false;
+  if (n < SEEN_LINEAR) {
+    seenFew.push(v);
+    return true;
+  }
+  if (seenMany.has(v)) return false;
+  seenMany.add(v);
+  return true;
+}
+
+function forgetMet(): void {
+  seenFew.length = 0;
+  if (seenMany.size > 0) seenMany.clear();
+}
 
 /** The encoded message, copied out of the shared encoding buffer. */
 function copyOut(): Uint8Array {
@@ -73,6 +101,8 @@ function room(n: number): void {
   buf.copy(bigger, 0, 0, pos);
   buf = bigger;
   bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+  bufI32 = new Int32Array(buf.buffer, 0, buf.buffer.byteLength >> 2);
+  bufF64 = new Float64Array(buf.buffer, 0, buf.buffer.byteLength >> 3);
 }
 
 function varint(n: number): void {
@@ -115,26 +145,51 @@ function writeString(s: string): void {
  * it holds anything else. The block starts at a multiple of its element size
  * from the start of the message (a pad byte says how many zero bytes
  * precede it), so a reader maps it with a typed array instead of copying.
+ * Int32s are written as they are checked, and rewritten as float64s from the
+ * start when a number that is not one turns up (rare: most arrays are one or
+ * the other all through).
  */
 function writeNumbers(v: unknown[], start: number, end: number): boolean {
   const n = end - start;
-  let ints = true;
-  for (let i = start; i < end; i++) {
+  room(7 + 8 + n * 8);
+  const header = pos;
+  let at = blockStart(header, P.Int32s, n, 4) >> 2;
+  let i = start;
+  for (; i < end; i++) {
     const x = v[i];
-    if (typeof x !== 'number') return false;
-    if (ints && ((x | 0) !== x || (x === 0 && 1 / x < 0))) ints = false;
+    if (typeof x !== 'number') return notNumbers(header);
+    if ((x | 0) !== x || (x === 0 && 1 / x < 0)) break; // not an int32 (or -0)
+    bufI32[at++] = x;
   }
-  const size = ints ? 4 : 8;
-  room(7 + size + n * size);
-  buf[pos++] = ints ? P.Int32s : P.Float64s;
+  if (i === end) {
+    pos = (at << 2) - buf.byteOffset;
+    return true;
+  }
+  at = blockStart(header, P.Float64s, n, 8) >> 3;
+  for (i = start; i < end; i++) {
+    const x = v[i];
+    if (typeof x !== 'number') return notNumbers(header);
+    bufF64[at++] = x;
+  }
+  pos = (at << 3) - buf.byteOffset;
+  return true;
+}
+
+/** Takes back a block begun at `header`: the array is written item by item instead. */
+function notNumbers(header: number): false {
+  pos = header;
+  return false;
+}
+
+/** Writes a block's header at `header` (kind, length, pad byte, padding); returns the block's byte offset in buf.buffer. */
+function blockStart(header: number, kind: P, n: number, size: number): number {
+  pos = header;
+  buf[pos++] = kind;
   varint(n);
   const pad = (size - ((buf.byteOffset + pos + 1) % size)) % size;
   buf[pos++] = pad;
   for (let i = 0; i < pad; i++) buf[pos++] = 0;
-  const block = ints ? new Int32Array(buf.buffer, buf.byteOffset + pos, n) : new Float64Array(buf.buffer, buf.byteOffset + pos, n);
-  for (let i = 0; i < n; i++) block[i] = v[start + i] as number;
-  pos += n * size;
-  return true;
+  return buf.byteOffset + pos;
 }
 
 function readNumbers(kind: number): number[] {
@@ -213,15 +268,13 @@ function writeValue(v: unknown, depth: number): boolean {
         buf[pos++] = P.Null;
         return true;
       }
-      if (depth >= MAX_DEPTH || seen.has(v)) return false;
+      if (depth >= MAX_DEPTH || !meet(v)) return false;
       if (Array.isArray(v)) {
-        seen.add(v);
         return writeArray(v, 0, v.length, depth);
       }
       {
         const proto = Object.getPrototypeOf(v);
         if (proto !== Object.prototype && proto !== null) return false;
-        seen.add(v);
         const keys = Object.keys(v);
         room(1);
         buf[pos++] = P.Object;
@@ -249,7 +302,7 @@ export function encodePlain(value: unknown, tag: number, reserve = 0, scratch = 
   try {
     ok = writeValue(value, 0);
   } finally {
-    seen.clear();
+    forgetMet();
   }
   if (!ok) return null;
   return scratch ? bytes.subarray(0, pos) : copyOut();
@@ -260,10 +313,10 @@ export function encodePlainSlice(items: unknown[], start: number, end: number, t
   begin(tag, reserve);
   let ok = false;
   try {
-    seen.add(items);
+    meet(items);
     ok = writeArray(items, start, end, 0);
   } finally {
-    seen.clear();
+    forgetMet();
   }
   if (!ok) return null;
   return scratch ? bytes.subarray(0, pos) : copyOut();
@@ -311,6 +364,40 @@ function readString(kind: number): string {
   return s;
 }
 
+/**
+ * Recently decoded object keys, direct-mapped by a hash of their bytes.
+ * Objects of one shape arrive with the same keys message after message:
+ * returning the string made the first time skips building it again, and
+ * V8 stores a property faster under a key it has already internalized.
+ */
+const keyCache: string[] = new Array(256).fill('');
+
+/** An object key (a string item): short latin-1 keys come from keyCache when they were seen before. */
+function readKey(): string {
+  const kind = input[at++];
+  if (kind !== P.Latin1 || input[at] > 32) return readString(kind);
+  const n = input[at++]; // (a varint below 0x80: one byte)
+  const slot = (n * 31 + input[at] * 7 + input[at + n - 1] * 3 + input[at + (n >> 1)]) & 255;
+  const cached = keyCache[slot];
+  if (cached.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (cached.charCodeAt(i) !== input[at + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) {
+      at += n;
+      return cached;
+    }
+  }
+  at--; // back to the length
+  const key = readString(kind);
+  keyCache[slot] = key;
+  return key;
+}
+
 function readValue(): unknown {
   const kind = input[at++];
   switch (kind) {
@@ -347,7 +434,7 @@ function readValue(): unknown {
       const n = readVarint();
       const out: Record<string, unknown> = {};
       for (let i = 0; i < n; i++) {
-        const key = readString(input[at++]);
+        const key = readKey();
         out[key] = readValue();
       }
       return out;
