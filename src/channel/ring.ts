@@ -232,7 +232,13 @@ export class Ring {
       while (this.#free() < need) {
         const err = abandoned?.();
         if (err) throw err;
-        yield { i32: this.header, index: HEAD, expected: this.#wantRoom(need), ms: SLICE_MS };
+        // Sleep on the head that the room was measured from: a reader that
+        // freed the ring between the check above and this read has already
+        // run its wake checks, and a sleep on the newer head would wait for
+        // a reader that has nothing left to read (until the slice ends).
+        const head = this.#wantRoom(need);
+        if (this.capacity - ((Atomics.load(this.header, TAIL) - head) >>> 0) >= need) continue;
+        yield { i32: this.header, index: HEAD, expected: head, ms: SLICE_MS };
       }
       this.#writeFrame(kind, src, start, len);
     }

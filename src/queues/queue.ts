@@ -131,7 +131,13 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     let accepted = false;
     try {
       while (!accepted && Date.now() < deadline) {
-        yield { i32: this.ring.header, index: WORD_A, expected: this.counts.word, ms: sliceUntil(deadline) };
+        // The count first, then the try: a get after this read changes the
+        // word, so the sleep cannot miss it (read after the try, it could
+        // be the count after that get, and the sleep would last a slice).
+        const word = this.counts.word;
+        accepted = this.#tryAccept();
+        if (accepted) break;
+        yield { i32: this.ring.header, index: WORD_A, expected: word, ms: sliceUntil(deadline) };
         accepted = this.#tryAccept();
         if (!accepted) this.reapDead();
       }
