@@ -188,6 +188,11 @@ export class Ring {
     return Atomics.load(this.header, HEAD);
   }
 
+  /** Whether a writer sleeps for room and the room it asked for is free (its wake-up is on the way). */
+  roomWishGranted(): boolean {
+    return Atomics.load(this.header, HEAD + 1) > 0 && this.#free() >= Atomics.load(this.header, ROOM_WANTED);
+  }
+
   /** The frames of one message: [kind, start, length][], without copying. */
   #frames(bytes: Uint8Array): [Kind, Uint8Array, number, number][] {
     if (bytes.length <= this.#maxChunk) return [[Kind.Full, bytes, 0, bytes.length]];

@@ -169,6 +169,13 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     // No producer slot free to account for a buffered item (only when nothing is buffered yet): wait for room instead.
     if (!inSlot && !this.counts.buffered()) return this.#writeWaiting(bytes, false);
     this.#queueLocally(bytes, true);
+    // The feeder sleeps for room through the event loop (its wake-up is an
+    // event), and a producer that awaits put() after put() never lets the
+    // loop turn: a buffered put() settles in a microtask. Once a reader has
+    // freed the room the feeder asked for, this put() waits one turn, so
+    // the feeder refills the ring instead of the program buffering on while
+    // the reader starves (~100 ms stalls, one sleep slice, before this).
+    if (this.ring.roomWishGranted()) return new Promise((resolve) => setImmediate(resolve));
   }
 
   /** One message if it fits now (holding the put mutex). */
