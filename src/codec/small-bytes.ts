@@ -35,3 +35,10 @@ export function smallBytes(n: number): Uint8Array {
   used = (used + n + 7) & ~7; // (8-aligned, so views of numbers in a message stay aligned)
   return out;
 }
+
+/** A copy of `bytes` that the caller owns (e.g. of an encoder's scratch view, before anything else encodes). */
+export function ownedCopy(bytes: Uint8Array): Uint8Array {
+  const out = smallBytes(bytes.length);
+  out.set(bytes);
+  return out;
+}

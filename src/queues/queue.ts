@@ -14,7 +14,8 @@
 // or a consumer dies at any point. Items are encoded before anything is
 // touched, so an unsendable item fails put() with a TypeError and leaves the
 // queue exactly as it was.
-import { decode, encode } from '../codec/codec.js';
+import { decode, encodeReserved } from '../codec/codec.js';
+import { ownedCopy } from '../codec/small-bytes.js';
 import { encodeUndoably, type Undo } from '../codec/undo.js';
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
 import { Empty, Full, ProcessError } from '../errors.js';
@@ -65,17 +66,19 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   async put(item: T, options?: BlockingOptions): Promise<void> {
     this.#checkOpen();
     const deadline = deadlineOf(options);
-    const [bytes, undo] = encodeUndoably(() => encode(item, 'item'));
-    if (!this.#tryAccept()) await runAsync(this.#acceptOp(deadline, undo), signalOf(options));
-    await this.#send(bytes);
+    const [bytes, undo] = encodeUndoably(() => encodeReserved(item, 'item', 0, true));
+    if (this.#tryAccept()) return this.#send(bytes);
+    const owned = ownedCopy(bytes); // (bytes may be the encoder's scratch, which the next encode reuses)
+    await runAsync(this.#acceptOp(deadline, undo), signalOf(options));
+    await this.#send(owned);
   }
 
   putSync(item: T, options?: BlockingOptions): void {
     this.#checkOpen();
     const deadline = deadlineOf(options);
-    const [bytes, undo] = encodeUndoably(() => encode(item, 'item'));
-    if (!this.#tryAccept()) runSync(this.#acceptOp(deadline, undo));
-    if (this.#pending.length > 0) this.#queueLocally(bytes); // keep FIFO behind buffered items (this thread has a slot)
+    const [bytes, undo] = encodeUndoably(() => encodeReserved(item, 'item', 0, true));
+    if (!this.#tryAccept()) runSync(this.#acceptOp(deadline, undo)); // (blocks: nothing else encodes meanwhile)
+    if (this.#pending.length > 0) this.#queueLocally(ownedCopy(bytes)); // keep FIFO behind buffered items (this thread has a slot)
     else {
       this.#locked(lockSync(this.ring.header, PUT_MUTEX));
       try {
@@ -150,6 +153,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /**
    * Writes now if the ring has room and no writer is busy; else buffers for
    * the feeder. An item counted at put() is in this thread's producer slot.
+   * `bytes` may be a view of the encoder's scratch buffer: what waits gets a
+   * copy of its own.
    */
   #send(bytes: Uint8Array): Promise<void> | undefined {
     const h = this.ring.header;
@@ -167,8 +172,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       }
     }
     // No producer slot free to account for a buffered item (only when nothing is buffered yet): wait for room instead.
-    if (!inSlot && !this.counts.buffered()) return this.#writeWaiting(bytes, false);
-    this.#queueLocally(bytes, true);
+    if (!inSlot && !this.counts.buffered()) return this.#writeWaiting(ownedCopy(bytes), false);
+    this.#queueLocally(ownedCopy(bytes), true);
     // The feeder sleeps for room through the event loop (its wake-up is an
     // event), and a producer that awaits put() after put() never lets the
     // loop turn: a buffered put() settles in a microtask. Once a reader has
