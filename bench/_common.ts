@@ -117,6 +117,16 @@ export function isMain(importMetaUrl: string): boolean {
 }
 
 /**
+ * Turns multiproc's warm spares off for this benchmark (unless the caller
+ * set MULTIPROC_WARM_SPARES; read at each start): a spare boots in the
+ * background after every start(), and on 2 CPUs that boot overlaps the
+ * timed loops, which Python's fork does not pay for.
+ */
+export function noWarmSpares(): void {
+  process.env.MULTIPROC_WARM_SPARES ??= '0';
+}
+
+/**
  * Load the package under test via its self-reference ('multiproc' -> dist/).
  * Returns null (with a note on stderr) when dist/ is not built yet.
  */

@@ -18,7 +18,7 @@
  * Repetitions: quick 1, normal 3 (median); --reps N.
  */
 import { availableParallelism } from 'node:os';
-import { type Args, type Compare, emitMedian, loadMultiproc, log, median, parseArgs, reps, runIfMain, sameCpuRun, size } from './_common.js';
+import { type Args, type Compare, emitMedian, loadMultiproc, log, median, parseArgs, reps, runIfMain, sameCpuRun, size, noWarmSpares } from './_common.js';
 import { runOnce } from './queue_throughput.js';
 
 const BENCH = 'channel_load';
@@ -70,6 +70,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   const sameCpu = argv.includes('--same-cpu');
   const rest = argv.filter((a) => a !== '--same-cpu');
   const args = parseArgs(rest);
+  noWarmSpares();
   const mp = await loadMultiproc();
   if (!mp || (typeof mp.parentProcess === 'function' && mp.parentProcess() !== null)) return;
   const R = reps(args, 3, 1);

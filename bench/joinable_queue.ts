@@ -23,7 +23,7 @@
  * Repetitions: quick 1, normal 3 (median); --reps N.
  */
 import {
-  type Args, type Compare, emitMedian, loadMultiproc, log, median, nowNs, parseArgs, reps, size, runIfMain } from './_common.js';
+  type Args, type Compare, emitMedian, loadMultiproc, log, median, nowNs, parseArgs, reps, size, runIfMain, noWarmSpares } from './_common.js';
 
 const BENCH = 'joinable_queue';
 const METRICS = [
@@ -154,6 +154,7 @@ async function runPlain(mp: any, ctx: any, n: number, nworkers: number, prefill:
 }
 
 export async function main(args: Args = parseArgs()): Promise<void> {
+  noWarmSpares();
   const mp = await loadMultiproc();
   if (!mp) return;
   if (typeof mp.parentProcess === 'function' && mp.parentProcess() !== null) return;

@@ -27,7 +27,7 @@
  * Repetitions: quick 2, normal 5 (median); --reps N.
  */
 import {
-  type Args, type Compare, deadline, emitMedian, loadMultiproc, log, median, nowNs, parseArgs, reps, runIfMain } from './_common.js';
+  type Args, type Compare, deadline, emitMedian, loadMultiproc, log, median, nowNs, parseArgs, reps, runIfMain, noWarmSpares } from './_common.js';
 
 const BENCH = 'large_array';
 const NBYTES = 64 * 1024 * 1024;
@@ -173,6 +173,7 @@ async function measure(mp: any, ctx: any, R: number, payloadBytes: Uint8Array, p
 }
 
 export async function main(args: Args = parseArgs()): Promise<void> {
+  noWarmSpares();
   const mp = await loadMultiproc();
   if (!mp) return;
   if (typeof mp.parentProcess === 'function' && mp.parentProcess() !== null) return;

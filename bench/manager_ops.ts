@@ -47,7 +47,7 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import {
-  type Args, type Compare, deadline, emitMedian, loadMultiproc, log, median, nowNs, parseArgs, reps, size, runIfMain } from './_common.js';
+  type Args, type Compare, deadline, emitMedian, loadMultiproc, log, median, nowNs, parseArgs, reps, size, runIfMain, noWarmSpares } from './_common.js';
 
 const BENCH = 'manager_ops';
 const OPS = ['dict_set', 'dict_get', 'list_append', 'namespace_setattr', 'namespace_getattr', 'lock_acquire_release_pair'];
@@ -281,7 +281,7 @@ async function tcpPingPong(n: number, R: number): Promise<void> {
 }
 
 export async function main(args: Args = parseArgs()): Promise<void> {
-  process.env.MULTIPROC_WARM_SPARES ??= '0'; // read when multiproc loads (see the top)
+  noWarmSpares(); // (see the top)
   const mp = await loadMultiproc();
   if (!mp || typeof mp.Manager !== 'function') {
     log('# manager_ops: multiproc (with Manager) is not available; nothing to measure');

@@ -31,7 +31,7 @@
 import { Worker } from 'node:worker_threads';
 import {
   type Args, type Compare, deadline, emitMedian, loadMultiproc, log, mailbox, median, nowNs, parseArgs,
-  percentile, reps, sameCpuRun, size, runIfMain } from './_common.js';
+  percentile, reps, sameCpuRun, size, runIfMain, noWarmSpares } from './_common.js';
 
 const BENCH = 'pipe_roundtrip';
 const KiB = 1024;
@@ -291,6 +291,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   const sameCpu = argv.includes('--same-cpu');
   const rest = argv.filter((a) => a !== '--same-cpu');
   const args = parseArgs(rest);
+  noWarmSpares();
   const mp = await loadMultiproc();
   if (mp && typeof mp.parentProcess === 'function' && mp.parentProcess() !== null) return;
   const R = reps(args, 3, 1);

@@ -26,7 +26,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import {
-  type Args, type Compare, emitMedian, loadMultiproc, log, mailbox, median, parseArgs, reps, size, runIfMain } from './_common.js';
+  type Args, type Compare, emitMedian, loadMultiproc, log, mailbox, median, parseArgs, reps, size, runIfMain, noWarmSpares } from './_common.js';
 
 const BENCH = 'queue_throughput';
 const KiB = 1024;
@@ -162,6 +162,7 @@ async function peerOnce(n: number, payload: unknown): Promise<[number, number]> 
 }
 
 export async function main(args: Args = parseArgs()): Promise<void> {
+  noWarmSpares();
   const mp = await loadMultiproc();
   if (mp && typeof mp.parentProcess === 'function' && mp.parentProcess() !== null) return;
   const R = reps(args, 3, 1);

@@ -53,7 +53,7 @@
  * Repetitions: quick 1, normal 3 (median); --reps N.
  */
 import {
-  type Args, type Compare, emit, emitMedian, loadMultiproc, log, median, parseArgs, reps, size, runIfMain } from './_common.js';
+  type Args, type Compare, emit, emitMedian, loadMultiproc, log, median, parseArgs, reps, size, runIfMain, noWarmSpares } from './_common.js';
 
 const BENCH = 'value_lock';
 const NPROCS = [1, 2, 4];
@@ -328,7 +328,7 @@ async function measure(mp: any, impl: string, args: Args): Promise<void> {
 }
 
 export async function main(args: Args = parseArgs()): Promise<void> {
-  process.env.MULTIPROC_WARM_SPARES ??= '0'; // read when multiproc loads (see the top)
+  noWarmSpares(); // (see the top)
   const mp = await loadMultiproc();
   if (!mp) {
     log('# value_lock: multiproc is not available; nothing to measure');
