@@ -133,16 +133,15 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   *#acceptOp(deadline: number, undo: Undo | null): Operation<void> {
     let accepted = false;
     try {
-      while (!accepted && Date.now() < deadline) {
+      while (Date.now() < deadline) {
         // The count first, then the try: a get after this read changes the
         // word, so the sleep cannot miss it (read after the try, it could
         // be the count after that get, and the sleep would last a slice).
         const word = this.counts.word;
         accepted = this.#tryAccept();
         if (accepted) break;
+        this.reapDead(); // (items of dead producers stop counting: then the word changed, and the sleep ends at once)
         yield { i32: this.ring.header, index: WORD_A, expected: word, ms: sliceUntil(deadline) };
-        accepted = this.#tryAccept();
-        if (!accepted) this.reapDead();
       }
     } finally {
       if (!accepted) undo?.();
