@@ -181,11 +181,31 @@ export class Ring {
    * sleep on. Ordering: ROOM_WANTED is stored before the sleeper count is
    * raised (in wait.ts), and the reader reads the count before ROOM_WANTED;
    * all sequentially consistent, so a reader that sees the sleeper sees its
-   * wish. Only the put mutex's holder waits for room, so one wish at a time.
+   * wish. Writers without the mutex wait for room too (waitForRoom), so
+   * wishes may overwrite each other; all are about a quarter of the ring,
+   * the reader wakes every sleeper, and each re-checks its own need.
    */
   #wantRoom(need: number): number {
     Atomics.store(this.header, ROOM_WANTED, Math.min(this.capacity, Math.max(need, this.capacity >> 2)));
     return Atomics.load(this.header, HEAD);
+  }
+
+  /** Whether `bytes` is written as several frames (the writer holds the put mutex while the reader makes room). */
+  isChunked(bytes: Uint8Array): boolean {
+    return bytes.length > this.#maxChunk;
+  }
+
+  /**
+   * Waits, without holding the put mutex, until a one-frame message of
+   * `bytes` fits, or one slice passes; the caller then takes the mutex and
+   * tries to write it (another writer may have taken the room meanwhile).
+   */
+  async waitForRoom(bytes: Uint8Array): Promise<void> {
+    const need = FRAME_HEADER + pad8(bytes.length);
+    if (this.#free() >= need) return;
+    const head = this.#wantRoom(need); // (the head the room is measured from: see #writeOp)
+    if (this.capacity - ((Atomics.load(this.header, TAIL) - head) >>> 0) >= need) return;
+    await waitAsync(this.header, HEAD, head, SLICE_MS);
   }
 
   /** Whether a writer sleeps for room and the room it asked for is free (its wake-up is on the way). */

@@ -4,6 +4,7 @@
 // (queues/accounting.ts).
 import { waitAsync, waitSync } from '../shm/wait.js';
 import { SLICE_MS } from '../shm/wait-policy.js';
+import { ProcessError } from '../errors.js';
 import { Queue, queueKinds, type QueueOptions } from './queue.js';
 import { TASKS_DONE } from './accounting.js';
 import type { Ring } from '../channel/ring.js';
@@ -37,7 +38,14 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     }
   }
 
+  /**
+   * join() blocking this thread. Items this thread's put() buffered are
+   * written first (its feeder cannot run meanwhile); while the feeder is
+   * writing a large item in chunks it cannot be, and joinSync() refuses with
+   * a ProcessError instead of waiting for ever.
+   */
   joinSync(): void {
+    if (!this.flushBuffered(true)) throw new ProcessError('joinSync() cannot run while this thread is still writing a large item it put() on this queue: await join() instead');
     while (this.counts.unfinished > 0) {
       const done = this.counts.tasksDone;
       if (this.counts.unfinished <= 0) return;

@@ -78,7 +78,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     const deadline = deadlineOf(options);
     const [bytes, undo] = encodeUndoably(() => encodeReserved(item, 'item', 0, true));
     if (!this.#tryAccept()) runSync(this.#acceptOp(deadline, undo)); // (blocks: nothing else encodes meanwhile)
-    if (this.#pending.length > 0) this.#queueLocally(ownedCopy(bytes)); // keep FIFO behind buffered items (this thread has a slot)
+    if (!this.flushBuffered(false)) this.#queueLocally(ownedCopy(bytes)); // keep FIFO behind buffered items (this thread has a slot)
     else {
       this.#locked(lockSync(this.ring.header, PUT_MUTEX));
       try {
@@ -219,19 +219,58 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     while (this.#pending.length > 0) {
       this.#locked(await lockAsync(h, PUT_MUTEX));
       try {
-        // Everything that fits now, then the next item waiting for room.
+        // Everything that fits now; an item written in chunks goes whole,
+        // holding the mutex while it waits for the reader to make room.
         let written = 0;
         while (written < this.#pending.length && this.#tryWrite(this.#pending[written], true)) written++;
         this.#pending.splice(0, written);
-        if (this.#pending.length > 0) {
+        if (this.#pending.length > 0 && this.ring.isChunked(this.#pending[0])) {
           await this.#writeWaiting(this.#pending[0], true, true);
           this.#pending.shift();
         }
       } finally {
         unlock(h, PUT_MUTEX);
       }
+      // Room is awaited without the mutex, so that a Sync call of this thread
+      // can write the rest meanwhile (flushBuffered).
+      if (this.#pending.length > 0 && !this.ring.isChunked(this.#pending[0])) await this.ring.waitForRoom(this.#pending[0]);
     }
     this.counts.releaseIdleSlot();
+  }
+
+  /**
+   * Writes the items this thread's put() buffered now, instead of leaving
+   * them to the feeder, which runs on this thread's event loop and so cannot
+   * while a Sync call blocks it: joinSync() of a JoinableQueue whose last
+   * items this thread buffered would wait for ever (Python's feeder is a
+   * thread, which goes on). With `wait`, blocks for room until all are
+   * written (for a caller that waits on other threads anyway); without, writes
+   * what fits now. True when nothing is left buffered; false too while the
+   * feeder writes a large item in chunks (it holds the put mutex until done).
+   */
+  protected flushBuffered(wait: boolean): boolean {
+    if (this.#pending.length === 0) return true;
+    const h = this.ring.header;
+    if (isHeldByMe(h, PUT_MUTEX)) return false;
+    if (wait) this.#locked(lockSync(h, PUT_MUTEX));
+    else if (this.#locked(tryLock(h, PUT_MUTEX)) === 'timeout') return false;
+    let written = 0;
+    try {
+      for (; written < this.#pending.length; written++) {
+        const bytes = this.#pending[written];
+        if (!wait) {
+          if (!this.#tryWrite(bytes, true)) break;
+          continue;
+        }
+        this.counts.beginWrite(bytes, true);
+        this.ring.writeSync(bytes);
+        this.counts.endWrite();
+      }
+    } finally {
+      this.#pending.splice(0, written);
+      unlock(h, PUT_MUTEX);
+    }
+    return this.#pending.length === 0; // (the feeder, when it wakes to none, releases the producer slot)
   }
 
   // ---- get -------------------------------------------------------------------
@@ -246,6 +285,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#checkOpen();
     const deadline = deadlineOf(options);
     if (isHeldByMe(this.ring.header, GET_MUTEX)) throw new ProcessError('getSync() cannot run while an async get() of this thread is waiting on the same queue');
+    this.flushBuffered(false); // (an item this thread put may be the one it waits for)
     return this.#delivered(runSync(this.#getOp(deadline)));
   }
 
