@@ -1,7 +1,8 @@
 // What put() buffered (the ring was full) reaches the queue even when the
 // producer's thread then blocks in a Sync call, which keeps the feeder (an
 // async task of that thread) from running: joinSync() writes the buffered
-// items first, getSync() and putSync() write what fits as they go.
+// items first, getSync() and putSync() write what fits as they go, and any
+// other blocking wait of the thread writes them as room appears.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { getContext, JoinableQueue, ProcessError, Queue, SimpleQueue } from 'multiproc';
@@ -79,6 +80,39 @@ for (const method of methods) {
         for (const w of [...workers, p]) assert.equal(w.exitCode, 0);
       } finally {
         for (const w of [...workers, p]) if (w.isAlive()) w.kill();
+      }
+    });
+
+    it('a Sync wait on another object still delivers the items its thread buffered', { timeout: 90_000 }, async () => {
+      const N = 3000;
+      const q = new Queue<number | null>(0, SMALL_RING);
+      const gate = new SimpleQueue<number>();
+      const done = new SimpleQueue<number>();
+      const out = new SimpleQueue<number>();
+      const consumer = (cq: Queue<number | null>, g: SimpleQueue<number>, d: SimpleQueue<number>) => {
+        g.getSync();
+        let n = 0;
+        while (cq.getSync() !== null) n++;
+        d.putSync(n);
+      };
+      // Blocks in done.getSync() with most of its items still buffered: a blocked wait writes them meanwhile.
+      const producer = async (pq: Queue<number | null>, g: SimpleQueue<number>, d: SimpleQueue<number>, o: SimpleQueue<number>, n: number) => {
+        for (let i = 0; i < n; i++) await pq.put(i);
+        await pq.put(null);
+        g.putSync(1);
+        o.putSync(d.getSync());
+      };
+      const c = new ctx.Process({ target: consumer, args: [q, gate, done] });
+      const p = new ctx.Process({ target: producer, args: [q, gate, done, out, N] });
+      for (const w of [c, p]) w.start();
+      try {
+        assert.equal(await out.get({ timeout: 60_000 }), N, 'every item arrived while the producer was blocked');
+        for (const w of [c, p]) {
+          await w.join();
+          assert.equal(w.exitCode, 0);
+        }
+      } finally {
+        for (const w of [c, p]) if (w.isAlive()) w.kill();
       }
     });
   });

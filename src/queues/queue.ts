@@ -22,6 +22,7 @@ import { Empty, Full, ProcessError } from '../errors.js';
 import { isHeldByMe, lockAsync, lockOp, lockSync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
 import { runAsync, runAwaitable, runSync, type Operation } from '../shm/drive.js';
 import { Segment, type SegmentHandle } from '../shm/segment.js';
+import { runWhileBlocked } from '../shm/wait.js';
 import { state } from '../process/state.js';
 import { deadlineOf, signalOf, sliceUntil, type BlockingOptions } from '../options.js';
 import { ItemCounts } from './accounting.js';
@@ -208,11 +209,16 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#pending.push(bytes);
     if (this.#feeder) return;
     if (this.#joinAtExit) state.beforeExit.add(this.#flushAtExit);
+    runWhileBlocked(this.#feedWhileBlocked, true);
     this.#feeder = this.#feed().finally(() => {
       this.#feeder = null;
       state.beforeExit.delete(this.#flushAtExit);
+      runWhileBlocked(this.#feedWhileBlocked, false);
     });
   }
+
+  /** The feeder's work while this thread blocks in a Sync call of any object (shm/wait.ts): true while items are left. */
+  readonly #feedWhileBlocked = (): boolean => !this.flushBuffered(false);
 
   async #feed(): Promise<void> {
     const h = this.ring.header;

@@ -26,16 +26,44 @@ function clampTimeout(timeoutMs: number | undefined): number {
 }
 
 /**
+ * Work this thread's event loop would do that a blocked thread must do
+ * itself: a queue's feeder, which writes what put() buffered, is an async
+ * task and cannot run while the thread blocks (queues/queue.ts). Each hook
+ * writes what it can now and returns whether work is left; while any is,
+ * a blocking wait sleeps at most POLL_MS at a time and tries again.
+ */
+const whileBlocked = new Set<() => boolean>();
+const POLL_MS = 1;
+
+/** Registers (`on`) or removes a hook that a blocking wait of this thread runs first. */
+export function runWhileBlocked(hook: () => boolean, on: boolean): void {
+  if (on) whileBlocked.add(hook);
+  else whileBlocked.delete(hook);
+}
+
+/** Runs the hooks; true when one of them has work left. */
+function blockedWorkLeft(): boolean {
+  let left = false;
+  for (const hook of whileBlocked) if (hook()) left = true;
+  return left;
+}
+
+/**
  * Blocks this thread while i32[index] === expected, up to `timeoutMs`.
  * Returns false on timeout, true otherwise (changed, woken, or spuriously: re-check).
  */
 export function waitSync(i32: Int32Array, index: number, expected: number, timeoutMs?: number): boolean {
   if (spinUntilChanged(i32, index, expected, spinReads(SPIN_READS_SYNC))) return true;
-  const timeout = clampTimeout(timeoutMs);
+  let timeout = clampTimeout(timeoutMs);
+  let polling = false;
+  if (whileBlocked.size > 0 && blockedWorkLeft() && timeout > POLL_MS) {
+    timeout = POLL_MS; // (a wake-up after this short sleep is a spurious one for the caller, who re-checks)
+    polling = true;
+  }
   Atomics.add(i32, index + 1, 1);
   try {
-    if (addon) return addon.futexWait(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, expected, timeout) !== 'timed-out';
-    return Atomics.wait(i32, index, expected, timeout) !== 'timed-out';
+    const result = addon ? addon.futexWait(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, expected, timeout) : Atomics.wait(i32, index, expected, timeout);
+    return polling || result !== 'timed-out';
   } finally {
     Atomics.sub(i32, index + 1, 1);
   }
