@@ -10,14 +10,38 @@ import { createClient } from 'redis';
 
 export const URL = process.env.MULTIPROC_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-export const up = await new Promise<boolean>((resolve) => {
-  const { hostname, port } = new globalThis.URL(URL);
-  const s = net.connect({ host: hostname, port: Number(port || 6379) }, () => {
-    s.destroy();
-    resolve(true);
+/** Whether something accepts TCP connections at host:port now. */
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
   });
-  s.on('error', () => resolve(false));
-});
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a private redis-server). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Waits until a server just started (`what`) accepts connections on 127.0.0.1:port; throws after ~5 s. */
+export async function waitForServer(port: number, what = 'redis-server'): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await accepts('127.0.0.1', port)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} did not start`);
+}
+
+const { hostname, port: urlPort } = new globalThis.URL(URL);
+export const up = await accepts(hostname, Number(urlPort || 6379));
 if (!up && process.env.CI === 'true') throw new Error(`CI=true: the Redis tests need a Redis server at ${URL}`);
 if (!up) console.log(`# skipped: no Redis at ${URL} (start one, or set MULTIPROC_REDIS_URL, to run the multiproc/redis tests)`);
 

@@ -8,13 +8,12 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'multiproc/redis';
 import { task } from 'multiproc';
 import { createClient } from 'redis';
-import { startHost } from './redis-helpers.js';
+import { freePort, startHost, waitForServer } from './redis-helpers.js';
 
 const haveServer = spawnSync('redis-server', ['--version']).status === 0;
 if (!haveServer && process.env.CI === 'true') throw new Error('CI=true: the Redis outage tests need redis-server on the PATH');
@@ -27,30 +26,10 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts redis-server on `port` (append-only file in `dir`, fsync always: a restart keeps the data). */
 async function startServer(port: number): Promise<void> {
   server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('redis-server did not start');
+  await waitForServer(port);
 }
 
 async function stopServer(): Promise<void> {

@@ -10,12 +10,11 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'multiproc/redis';
-import { startHost } from './redis-helpers.js';
+import { freePort, startHost, waitForServer } from './redis-helpers.js';
 
 const tools = spawnSync('redis-server', ['--version']).status === 0 && spawnSync('openssl', ['version']).status === 0;
 if (!tools && process.env.CI === 'true') throw new Error('CI=true: the Redis TLS tests need redis-server and openssl on the PATH');
@@ -43,15 +42,6 @@ function makeCertificates(): void {
   openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.ext');
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** redis-server on a TLS port only; the default user is off, user `app` has password `s3cret`. */
 async function startServer(port: number): Promise<void> {
   writeFileSync(
@@ -72,18 +62,7 @@ async function startServer(port: number): Promise<void> {
     ].join('\n'),
   );
   server = spawn('redis-server', [join(dir, 'redis.conf')], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('redis-server did not start');
+  await waitForServer(port);
 }
 
 describe('multiproc/redis over TLS with an ACL user', { skip: !tools }, () => {
