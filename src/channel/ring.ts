@@ -45,7 +45,7 @@
 // put mutex can tell a delivered message (tail there) from a lost one; and
 // onOrphanMessage runs for each message whose reader died.
 import { Segment } from '../shm/segment.js';
-import { smallBytes } from '../codec/small-bytes.js';
+import { ownedCopy } from '../codec/small-bytes.js';
 import { copyBytes } from '../shm/copy.js';
 import { waitAsync, wake } from '../shm/wait.js';
 import { runAsync, runSync, type Operation } from '../shm/drive.js';
@@ -376,10 +376,7 @@ export class Ring {
     const at = (pos + FRAME_HEADER) & this.#mask;
     const first = Math.min(len, this.capacity - at);
     let out: Uint8Array;
-    if (!into && first === len && len < UNZEROED_FROM) {
-      out = smallBytes(len);
-      out.set(this.#data.subarray(at, at + len));
-    }
+    if (!into && first === len && len < UNZEROED_FROM) out = ownedCopy(this.#data.subarray(at, at + len));
     else {
       out = into ?? unzeroed(len);
       copyBytes(out, offset, this.#data, at, first);

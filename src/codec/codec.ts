@@ -23,7 +23,7 @@ import { isShareable, rehydrate, shareable, type HandleData } from './handles.js
 import { errorClasses } from '../errors.js';
 import { decodePlain, decodePlainArrayInto, encodePlain, encodePlainSlice } from './plain.js';
 import { atomically } from './undo.js';
-import { smallBytes } from './small-bytes.js';
+import { ownedCopy, smallBytes } from './small-bytes.js';
 
 const enum Tag {
   Undefined = 0,
@@ -270,9 +270,7 @@ function encodeString(value: string): Uint8Array {
   if (n * 3 < stringScratch.length) {
     // Encoded into scratch space, then copied into a slab at its exact size (see small-bytes.ts).
     const { written } = encoder.encodeInto(value, stringScratchBody);
-    const out = smallBytes(1 + written);
-    out.set(stringScratch.subarray(0, 1 + written));
-    return out;
+    return ownedCopy(stringScratch.subarray(0, 1 + written));
   }
   const out = new Uint8Array(1 + n * 3);
   out[0] = Tag.String;

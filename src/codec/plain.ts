@@ -25,7 +25,7 @@
 // blocks of memory instead of item by item.)
 // Multi-byte numbers are little endian, as the rest of the codec assumes.
 
-import { smallBytes } from './small-bytes.js';
+import { ownedCopy } from './small-bytes.js';
 
 const enum P {
   Undefined = 0,
@@ -88,12 +88,6 @@ function forgetMet(): void {
   if (seenMany.size > 0) seenMany.clear();
 }
 
-/** The encoded message, copied out of the shared encoding buffer. */
-function copyOut(): Uint8Array {
-  const out = smallBytes(pos);
-  out.set(bytes.subarray(0, pos));
-  return out;
-}
 
 function room(n: number): void {
   if (pos + n <= buf.length) return;
@@ -305,7 +299,7 @@ export function encodePlain(value: unknown, tag: number, reserve = 0, scratch = 
     forgetMet();
   }
   if (!ok) return null;
-  return scratch ? bytes.subarray(0, pos) : copyOut();
+  return scratch ? bytes.subarray(0, pos) : ownedCopy(bytes.subarray(0, pos));
 }
 
 /** items.slice(start, end) encoded as encodePlain would, without making the slice. */
@@ -319,7 +313,7 @@ export function encodePlainSlice(items: unknown[], start: number, end: number, t
     forgetMet();
   }
   if (!ok) return null;
-  return scratch ? bytes.subarray(0, pos) : copyOut();
+  return scratch ? bytes.subarray(0, pos) : ownedCopy(bytes.subarray(0, pos));
 }
 
 /** Starts a message: `reserve` bytes left for the caller (a header), then the tag. */
