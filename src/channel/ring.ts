@@ -48,7 +48,7 @@ import { Segment } from '../shm/segment.js';
 import { ownedCopy } from '../codec/small-bytes.js';
 import { copyBytes } from '../shm/copy.js';
 import { waitAsync, wake } from '../shm/wait.js';
-import { runAsync, runSync, type Operation } from '../shm/drive.js';
+import { runAsync, runSync, type Operation, type Sleep } from '../shm/drive.js';
 import { sliceUntil } from '../options.js';
 import { holderOf } from '../shm/mutex.js';
 import { isDead } from '../shm/liveness.js';
@@ -201,11 +201,23 @@ export class Ring {
    * tries to write it (another writer may have taken the room meanwhile).
    */
   async waitForRoom(bytes: Uint8Array): Promise<void> {
-    const need = FRAME_HEADER + pad8(bytes.length);
-    if (this.#free() >= need) return;
-    const head = this.#wantRoom(need); // (the head the room is measured from: see #writeOp)
-    if (this.capacity - ((Atomics.load(this.header, TAIL) - head) >>> 0) >= need) return;
-    await waitAsync(this.header, HEAD, head, SLICE_MS);
+    const sleep = this.#sleepForRoom(FRAME_HEADER + pad8(bytes.length));
+    if (sleep) await waitAsync(sleep.i32, sleep.index, sleep.expected, sleep.ms);
+  }
+
+  /**
+   * The sleep a writer needing `need` bytes takes, or null when they are
+   * free. It sleeps on the head that the room was measured from: a reader
+   * that frees the ring after that read changes the head, so the sleep ends
+   * at once (measured before the head was read, a reader that freed
+   * everything in between would already have run its wake checks, and the
+   * sleep would last its whole slice).
+   */
+  #sleepForRoom(need: number): Sleep | null {
+    if (this.#free() >= need) return null;
+    const head = this.#wantRoom(need);
+    if (this.capacity - ((Atomics.load(this.header, TAIL) - head) >>> 0) >= need) return null;
+    return { i32: this.header, index: HEAD, expected: head, ms: SLICE_MS };
   }
 
   /** Whether a writer sleeps for room and the room it asked for is free (its wake-up is on the way). */
@@ -254,16 +266,10 @@ export class Ring {
   *#writeOp(bytes: Uint8Array, abandoned?: () => Error | null): Operation<void> {
     for (const [kind, src, start, len] of this.#frames(bytes)) {
       const need = FRAME_HEADER + pad8(len);
-      while (this.#free() < need) {
+      for (let sleep = this.#sleepForRoom(need); sleep; sleep = this.#sleepForRoom(need)) {
         const err = abandoned?.();
         if (err) throw err;
-        // Sleep on the head that the room was measured from: a reader that
-        // freed the ring between the check above and this read has already
-        // run its wake checks, and a sleep on the newer head would wait for
-        // a reader that has nothing left to read (until the slice ends).
-        const head = this.#wantRoom(need);
-        if (this.capacity - ((Atomics.load(this.header, TAIL) - head) >>> 0) >= need) continue;
-        yield { i32: this.header, index: HEAD, expected: head, ms: SLICE_MS };
+        yield sleep;
       }
       this.#writeFrame(kind, src, start, len);
     }
