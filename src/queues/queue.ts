@@ -83,9 +83,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     else {
       this.#locked(lockSync(this.ring.header, PUT_MUTEX));
       try {
-        this.counts.beginWrite(bytes, this.counts.countsAtPut);
-        this.ring.writeSync(bytes);
-        this.counts.endWrite();
+        this.#writeSync(bytes, this.counts.countsAtPut);
       } finally {
         unlock(this.ring.header, PUT_MUTEX);
       }
@@ -183,6 +181,13 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (this.ring.roomWishGranted()) return new Promise((resolve) => setImmediate(resolve));
   }
 
+  /** One message, blocking this thread for room (holding the put mutex). */
+  #writeSync(bytes: Uint8Array, fromSlot: boolean): void {
+    this.counts.beginWrite(bytes, fromSlot);
+    this.ring.writeSync(bytes);
+    this.counts.endWrite();
+  }
+
   /** One message if it fits now (holding the put mutex). */
   #tryWrite(bytes: Uint8Array, fromSlot: boolean): boolean {
     this.counts.beginWrite(bytes, fromSlot);
@@ -227,10 +232,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       try {
         // Everything that fits now; an item written in chunks goes whole,
         // holding the mutex while it waits for the reader to make room.
-        let written = 0;
-        while (written < this.#pending.length && this.#tryWrite(this.#pending[written], true)) written++;
-        this.#pending.splice(0, written);
-        if (this.#pending.length > 0 && this.ring.isChunked(this.#pending[0])) {
+        if (!this.#writeBuffered(false) && this.ring.isChunked(this.#pending[0])) {
           await this.#writeWaiting(this.#pending[0], true, true);
           this.#pending.shift();
         }
@@ -260,23 +262,29 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (isHeldByMe(h, PUT_MUTEX)) return false;
     if (wait) this.#locked(lockSync(h, PUT_MUTEX));
     else if (this.#locked(tryLock(h, PUT_MUTEX)) === 'timeout') return false;
+    try {
+      return this.#writeBuffered(wait); // (the feeder, when it wakes to none left, releases the producer slot)
+    } finally {
+      unlock(h, PUT_MUTEX);
+    }
+  }
+
+  /**
+   * Holding the put mutex: writes the buffered items in order, every one
+   * (`wait`: blocking for room) or those that fit now; true when none is left.
+   */
+  #writeBuffered(wait: boolean): boolean {
     let written = 0;
     try {
       for (; written < this.#pending.length; written++) {
         const bytes = this.#pending[written];
-        if (!wait) {
-          if (!this.#tryWrite(bytes, true)) break;
-          continue;
-        }
-        this.counts.beginWrite(bytes, true);
-        this.ring.writeSync(bytes);
-        this.counts.endWrite();
+        if (wait) this.#writeSync(bytes, true);
+        else if (!this.#tryWrite(bytes, true)) break;
       }
     } finally {
       this.#pending.splice(0, written);
-      unlock(h, PUT_MUTEX);
     }
-    return this.#pending.length === 0; // (the feeder, when it wakes to none, releases the producer slot)
+    return this.#pending.length === 0;
   }
 
   // ---- get -------------------------------------------------------------------
