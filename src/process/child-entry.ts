@@ -12,7 +12,7 @@ import { native } from '../native.js';
 import { setStartMethod } from '../context.js';
 import type { RunMessage, RunPayload } from './backend.js';
 import { state } from './state.js';
-import { explainTaskError, loadTask, type TaskSpec } from './task.js';
+import { explainTaskError, isPackageModule, loadTask, type TaskSpec } from './task.js';
 import { applyParentLoaders } from './loaders.js';
 import { adoptLivenessTable } from '../shm/liveness.js';
 
@@ -123,9 +123,8 @@ async function run(message: RunMessage, method: 'thread' | 'process'): Promise<v
  */
 async function preload(urls: unknown): Promise<void> {
   if (!Array.isArray(urls)) return;
-  const root = new URL('../', import.meta.url).href;
   for (const url of urls) {
-    if (typeof url !== 'string' || !url.startsWith(root) || url.includes('..')) continue;
+    if (typeof url !== 'string' || !isPackageModule(url)) continue;
     await import(url).catch(() => {}); // a module that fails to load fails again, visibly, when a task needs it
   }
 }
@@ -147,7 +146,12 @@ if (!isMainThread && parentPort) {
 } else if (process.send) {
   guardParentDeath();
   process.once('message', (message: RunMessage) => void run(message, 'process'));
-  const urls = process.env.MULTIPROC_PRELOAD;
+  let urls: unknown = null;
+  try {
+    urls = JSON.parse(process.env.MULTIPROC_PRELOAD ?? 'null');
+  } catch {
+    /* not a list we wrote: nothing to preload */
+  }
   delete process.env.MULTIPROC_PRELOAD;
-  if (urls) void preload((() => { try { return JSON.parse(urls); } catch { return null; } })());
+  void preload(urls);
 }

@@ -14,17 +14,12 @@ import type { StartMethod } from '../context.js';
 import type { ChildBackend } from './backend.js';
 import { ProcessChild } from './os-process-backend.js';
 import { ThreadChild } from './thread-backend.js';
+import { isPackageModule } from './task.js';
 
 type Backend = ChildBackend & { readonly usable: boolean };
 const spares = new Map<StartMethod, Backend>();
 /** The package's task modules started with each method, in first-use order. */
 const preloads = new Map<StartMethod, Set<string>>();
-const packageRoot = new URL('../', import.meta.url).href;
-
-/** Whether `url` is one of this package's own modules (safe to import early). */
-export function isPackageModule(url: string): boolean {
-  return url.startsWith(packageRoot) && !url.slice(packageRoot.length).includes('..');
-}
 
 /** A new child; a spare (`asSpare`) preloads, a child to run at once loads only what its task needs. */
 function create(method: StartMethod, asSpare: boolean): Backend {

@@ -17,6 +17,13 @@ export interface SourceTask {
 export type TaskSpec = ModuleTask | SourceTask;
 export type Target = ((...args: any[]) => unknown) | ModuleTask;
 
+const packageRoot = new URL('../', import.meta.url).href;
+
+/** Whether `url` is one of this package's own modules (safe to import ahead of a task: spare.ts). */
+export function isPackageModule(url: string): boolean {
+  return url.startsWith(packageRoot) && !url.slice(packageRoot.length).includes('..');
+}
+
 /** A URL (file:, data:, node: …), as opposed to a path or a package name. */
 export function isUrl(specifier: string): boolean {
   return /^[a-z][a-z0-9+.-]*:/i.test(specifier);
