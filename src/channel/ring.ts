@@ -169,9 +169,14 @@ export class Ring {
     this.#wokeAt.tail = end;
   }
 
-  /** Wakes readers sleeping for data: after writes made with notify = false (one wake for a batch). */
-  notifyReaders(): void {
-    wake(this.header, TAIL);
+  /**
+   * Wakes readers sleeping for data: after writes made with notify = false
+   * (one wake for a batch). A batch of `messages` needs at most that many
+   * readers woken: a reader reads on until the ring is empty before it
+   * sleeps again, and one that is awake sees the new tail before sleeping.
+   */
+  notifyReaders(messages = Infinity): void {
+    if (messages > 0) wake(this.header, TAIL, messages);
   }
 
   /**

@@ -15,7 +15,8 @@ export class TaskWriter {
   #outbox: Uint8Array[] = [];
   #head = 0;
   #feeding = false;
-  #notifyScheduled = false;
+  /** Messages written since the readers were last woken (0: no wake-up scheduled). */
+  #unannounced = 0;
   #stopped = false;
   /** Called when the outbox has drained. */
   onDrained: () => void = () => {};
@@ -40,7 +41,7 @@ export class TaskWriter {
         unlock(ring.header, PUT_MUTEX);
       }
       if (written) {
-        this.#notifySoon();
+        if (this.#unannounced++ === 0) queueMicrotask(this.#announce);
         return;
       }
     }
@@ -58,15 +59,15 @@ export class TaskWriter {
     this.#head = 0;
   }
 
-  /** One wake-up for all the tasks a burst of calls writes (a map's chunks, many applyAsync calls). */
-  #notifySoon(): void {
-    if (this.#notifyScheduled) return;
-    this.#notifyScheduled = true;
-    queueMicrotask(() => {
-      this.#notifyScheduled = false;
-      this.#ring.notifyReaders();
-    });
-  }
+  /**
+   * One wake-up call for all the tasks a burst of calls writes (a map's
+   * chunks, many applyAsync calls), waking no more workers than tasks.
+   */
+  readonly #announce = (): void => {
+    const messages = this.#unannounced;
+    this.#unannounced = 0;
+    this.#ring.notifyReaders(messages);
+  };
 
   async #feed(): Promise<void> {
     const ring = this.#ring;
@@ -75,8 +76,9 @@ export class TaskWriter {
       while (this.pending) {
         await lockAsync(ring.header, PUT_MUTEX);
         try {
+          const first = this.#head;
           while (this.pending && ring.tryWrite(this.#outbox[this.#head], false)) this.#head++;
-          ring.notifyReaders();
+          ring.notifyReaders(this.#head - first);
           if (this.pending) {
             const next = this.#outbox[this.#head];
             await ring.write(next, stopped); // waits for room (a large message goes in chunks)
