@@ -173,6 +173,14 @@ for (const method of methods) {
       assert.ok(counts.size >= 6);
     });
 
+    it('an idle worker keeps its event loop turning for timers a task left behind', T, async () => {
+      await using pool = new ctx.Pool(1);
+      await pool.apply(task(tasks, 'startTicking'));
+      await new Promise((r) => setTimeout(r, 500)); // ~100 ticks of 5 ms; a worker asleep in a blocking wait would let through a few
+      const ticks = (await pool.apply(task(tasks, 'stopTicking'))) as number;
+      assert.ok(ticks >= 20, `the timer ticked ${ticks} times in 500 ms of idling`);
+    });
+
     it('a failing initializer fails the tasks with its error instead of respawning for ever', T, async () => {
       await using pool = new ctx.Pool({ processes: 2, initializer: () => { throw new SyntaxError('bad init'); } });
       await assert.rejects(pool.apply(() => 1), { name: 'SyntaxError', message: 'bad init' });

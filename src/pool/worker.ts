@@ -5,17 +5,18 @@
 //
 // Waiting for work: a worker that finds the ring empty spins for a moment
 // (the parent often writes the next task within microseconds, and a wake-up
-// through the kernel costs 5-70 µs here), then sleeps on the ring's tail with
-// an asynchronous futex wait, so its event loop keeps turning for timers the
-// user's code set. While tasks keep coming it yields to the event loop every
-// YIELD_MS for the same reason.
+// through the kernel costs 5-70 µs here), then sleeps on the ring's tail. It
+// blocks the thread in that sleep when its event loop has nothing to wait
+// for, and otherwise (a timer or socket the user's code left) waits
+// asynchronously so that the loop keeps turning. While tasks keep coming,
+// and between blocking sleeps, it lets the event loop turn every YIELD_MS.
 import { performance } from 'node:perf_hooks';
 import { state } from '../process/state.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
 import { GET_MUTEX, PUT_MUTEX, TAIL } from '../channel/ring.js';
 import { token } from '../shm/liveness.js';
 import { lockSync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
-import { waitAsync } from '../shm/wait.js';
+import { waitAsync, waitSync } from '../shm/wait.js';
 import { SLICE_MS, SPIN_MS, spinMs } from '../shm/wait-policy.js';
 import { ClaimState, PoolChannel, type PoolChannelHandle } from './channel.js';
 import { encodeResult, readTask, Status, taskPayloadOf, type TaskMessage } from './messages.js';
@@ -35,6 +36,19 @@ export interface WorkerSetup {
 
 /** Longest stretch of back-to-back tasks before the worker lets its event loop turn. */
 const YIELD_MS = 10;
+
+/**
+ * Whether this thread's event loop has nothing to wait for (no timer, socket,
+ * file request or port the user's code left behind): then an idle worker
+ * sleeps in a blocking wait, which a new task ends with one wake-up, instead
+ * of an asynchronous one, which costs a hop through a waiter thread and a
+ * turn of the event loop. 'CloseReq' is a handle being closed: it needs no
+ * turn of the loop to finish soon.
+ */
+function loopHasNothingToDo(): boolean {
+  for (const kind of process.getActiveResourcesInfo()) if (kind !== 'CloseReq') return false;
+  return true;
+}
 
 export async function poolWorker(setup: WorkerSetup): Promise<void> {
   const ch = new PoolChannel(setup.channel);
@@ -117,15 +131,24 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
     }
   };
 
-  /** Waits until a task may be waiting (or the pool closes): spin, then sleep. */
-  const idle = async (): Promise<void> => {
+  /**
+   * Waits until a task may be waiting (or the pool closes): spin, then sleep.
+   * Returns whether the event loop turned meanwhile.
+   */
+  const idle = async (): Promise<boolean> => {
     const h = tasks.header;
     const tail = Atomics.load(h, TAIL);
     const until = performance.now() + spinMs(SPIN_MS.idleWorker);
     do {
-      for (let i = 0; i < 64; i++) if (Atomics.load(h, TAIL) !== tail || tasks.hasData()) return;
+      for (let i = 0; i < 64; i++) if (Atomics.load(h, TAIL) !== tail || tasks.hasData()) return false;
     } while (performance.now() < until);
-    if (!tasks.hasData() && !ch.closing) await waitAsync(h, TAIL, tail, SLICE_MS); // (re-checks the closing flag after a slice)
+    if (tasks.hasData() || ch.closing) return false;
+    if (loopHasNothingToDo()) {
+      waitSync(h, TAIL, tail, SLICE_MS); // (re-checks the closing flag after a slice)
+      return false;
+    }
+    await waitAsync(h, TAIL, tail, SLICE_MS);
+    return true;
   };
 
   const knows = (fnId: number): boolean => runner.knows(fnId);
@@ -136,8 +159,11 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
     const task = take();
     if (!task) {
       if (ch.closing && !tasks.hasData()) break;
-      await idle();
-      yieldAt = performance.now() + YIELD_MS;
+      if (await idle()) yieldAt = performance.now() + YIELD_MS;
+      else if (performance.now() >= yieldAt) {
+        await new Promise((resolve) => setImmediate(resolve));
+        yieldAt = performance.now() + YIELD_MS;
+      }
       continue;
     }
     if (ch.isCancelled(task.jobId)) {
