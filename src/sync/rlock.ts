@@ -9,10 +9,19 @@
 // is read and written only by the owner, with plain accesses: the Atomics on
 // word 0 that hand the lock over order them (a new owner sees the last depth
 // written before the unlock that freed it).
+//
+// "Does this thread own it?" is a plain read of word 0 (an Atomics call costs
+// as much as the rest of an uncontended acquire/release pair): only this
+// thread writes its own token there, and only this thread clears it (no
+// other thread may release an RLock, and a live owner is never recovered
+// from), so by program order the read shows our token exactly while we own
+// the lock. Another thread's token or 0 may be stale, which only sends the
+// caller to the Atomics of Lock's acquire path.
 import { registerHandleType } from '../codec/handles.js';
 import { ProcessError } from '../errors.js';
 import { deadlineOf, type AcquireOptions } from '../options.js';
-import { isHeldByMe, unlock, type LockOutcome } from '../shm/mutex.js';
+import { unlock, type LockOutcome } from '../shm/mutex.js';
+import { token } from '../shm/liveness.js';
 import type { BlockHandle } from '../shm/arena.js';
 import { Lock } from './lock.js';
 import { SharedWords } from './shared-words.js';
@@ -20,8 +29,17 @@ import { SharedWords } from './shared-words.js';
 const DEPTH = 2;
 
 export class RLock extends Lock {
+  /** Whether this thread owns the lock (see the top: a plain read). */
+  #mine(): boolean {
+    return this.i32[0] === token();
+  }
+
+  override isMine(): boolean {
+    return this.#mine();
+  }
+
   override acquire(options?: AcquireOptions | number): Promise<boolean> {
-    if (isHeldByMe(this.i32, 0)) {
+    if (this.#mine()) {
       try {
         deadlineOf(options); // still validates the options
       } catch (err) {
@@ -34,7 +52,7 @@ export class RLock extends Lock {
   }
 
   override acquireSync(options?: AcquireOptions | number): boolean {
-    if (isHeldByMe(this.i32, 0)) {
+    if (this.#mine()) {
       deadlineOf(options);
       this.i32[DEPTH]++;
       return true;
@@ -49,7 +67,7 @@ export class RLock extends Lock {
 
   /** Releases one level; ProcessError when this thread does not own the lock. */
   override release(): void {
-    if (!isHeldByMe(this.i32, 0)) throw new ProcessError('cannot release un-acquired lock: this thread does not own the RLock');
+    if (!this.#mine()) throw new ProcessError('cannot release un-acquired lock: this thread does not own the RLock');
     const depth = --this.i32[DEPTH];
     if (depth <= 0) {
       this.i32[DEPTH] = 0;
