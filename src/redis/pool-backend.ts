@@ -12,7 +12,7 @@ import type { Process } from '../process/process.js';
 import type { RedisLink } from './client.js';
 import { Batcher } from './batch.js';
 import { pause } from './poll.js';
-import { ADD, cancelKey, DROP_IF_IDLE, ENSURE_GROUP, GROUP, LIVE_SLOTS, POOL_TTL_MS, poolKey, resultsKey, sharedKeys, type StreamReply, unpackResults } from './pool-protocol.js';
+import { ADD, cancelKey, DROP_IF_IDLE, ENSURE_GROUP, GROUP, LIVE_SLOTS, packMessages, POOL_TTL_MS, poolKey, resultsKey, sharedKeys, type StreamReply, unpackResults } from './pool-protocol.js';
 
 /** A read of the results stream blocks at most this long, so close() and terminate() are seen. */
 const READ_SLICE_MS = 1000;
@@ -131,7 +131,7 @@ export class RedisPoolBackend implements PoolBackend {
       for (;;) {
         try {
           await this.#ready;
-          await this.#link.eval(ADD, [tasks], [this.#id, ...items.map((t) => t.bytes)]);
+          await this.#link.eval(ADD, [tasks], [this.#id, packMessages(items.map((t) => t.bytes))]);
           return;
         } catch (err) {
           if (!items.some((t) => this.#inflight.has(t.seq))) return;
