@@ -181,6 +181,23 @@ for (const method of methods) {
       assert.ok(ticks >= 20, `the timer ticked ${ticks} times in 500 ms of idling`);
     });
 
+    it('an idle worker keeps its event loop turning for a multiproc wait a task left pending', T, async () => {
+      await using pool = new ctx.Pool(1);
+      const input = new ctx.Queue<number | null>();
+      const output = new ctx.Queue<number | null>();
+      await pool.apply(task(tasks, 'startEcho'), [input, output]);
+      const started = Date.now();
+      for (let i = 0; i < 60; i++) {
+        await input.put(i);
+        assert.equal(await output.get({ timeout: 10_000 }), i);
+      }
+      // ~1 ms a round trip; a worker asleep in a blocking wait would answer each after ~50 ms on average.
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 2000, `60 round trips through the worker's background loop took ${elapsed} ms`);
+      await input.put(null);
+      assert.equal(await output.get({ timeout: 10_000 }), null);
+    });
+
     it('a failing initializer fails the tasks with its error instead of respawning for ever', T, async () => {
       await using pool = new ctx.Pool({ processes: 2, initializer: () => { throw new SyntaxError('bad init'); } });
       await assert.rejects(pool.apply(() => 1), { name: 'SyntaxError', message: 'bad init' });

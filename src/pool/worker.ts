@@ -16,7 +16,7 @@ import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
 import { GET_MUTEX, PUT_MUTEX, TAIL } from '../channel/ring.js';
 import { token } from '../shm/liveness.js';
 import { lockSync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
-import { waitAsync, waitSync } from '../shm/wait.js';
+import { asyncWaitsPending, waitAsync, waitSync } from '../shm/wait.js';
 import { SLICE_MS, SPIN_MS, spinMs } from '../shm/wait-policy.js';
 import { ClaimState, PoolChannel, type PoolChannelHandle } from './channel.js';
 import { encodeResult, readTask, Status, taskPayloadOf, type TaskMessage } from './messages.js';
@@ -39,13 +39,14 @@ const YIELD_MS = 10;
 
 /**
  * Whether this thread's event loop has nothing to wait for (no timer, socket,
- * file request or port the user's code left behind): then an idle worker
- * sleeps in a blocking wait, which a new task ends with one wake-up, instead
- * of an asynchronous one, which costs a hop through a waiter thread and a
- * turn of the event loop. 'CloseReq' is a handle being closed: it needs no
- * turn of the loop to finish soon.
+ * file request, port or multiproc wait the user's code left behind): then an
+ * idle worker sleeps in a blocking wait, which a new task ends with one
+ * wake-up, instead of an asynchronous one, which costs a hop through a waiter
+ * thread and a turn of the event loop. 'CloseReq' is a handle being closed:
+ * it needs no turn of the loop to finish soon.
  */
 function loopHasNothingToDo(): boolean {
+  if (asyncWaitsPending()) return false;
   for (const kind of process.getActiveResourcesInfo()) if (kind !== 'CloseReq') return false;
   return true;
 }

@@ -69,17 +69,31 @@ export function waitSync(i32: Int32Array, index: number, expected: number, timeo
   }
 }
 
+/** Asynchronous waits of this thread still pending (their callbacks need its event loop). */
+let asyncWaits = 0;
+
+/**
+ * Whether this thread has asynchronous waits pending: a pending addon wait
+ * needs the event loop to turn for its callback, yet it is not among the
+ * resources process.getActiveResourcesInfo() lists.
+ */
+export function asyncWaitsPending(): boolean {
+  return asyncWaits > 0;
+}
+
 /** waitSync without blocking the thread. An aborted `signal` rejects with its reason. */
 export function waitAsync(i32: Int32Array, index: number, expected: number, timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   if (spinUntilChanged(i32, index, expected, spinReads(SPIN_READS_ASYNC))) return Promise.resolve(true);
   const timeout = clampTimeout(timeoutMs);
   Atomics.add(i32, index + 1, 1);
+  asyncWaits++;
   return new Promise<boolean>((resolve, reject) => {
     let settled = false;
     const settle = (value: boolean | undefined, error?: unknown) => {
       if (settled) return;
       settled = true;
+      asyncWaits--;
       Atomics.sub(i32, index + 1, 1);
       signal?.removeEventListener('abort', onAbort);
       if (error !== undefined) reject(error);
