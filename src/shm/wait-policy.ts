@@ -68,6 +68,13 @@ export const SPIN_MS = {
   idleWorker: 0.05,
   /** The pool parent's event loop after a task went out or a result came in: a wake-up costs as much as a round trip. */
   results: 0.5,
+  /**
+   * An asynchronous wait while the thread has no other one pending (a
+   * ping-pong, a consumer loop): the peer on another CPU usually answers
+   * within a few µs, and sleeping costs two thread hops (waiter thread, then
+   * event loop) each way. Short, as the event loop stalls meanwhile.
+   */
+  soleAsyncWait: 0.03,
 } as const;
 
 /** `reads` when spinning is allowed now, else 0. */

@@ -12,12 +12,22 @@
 // processes); without it, Atomics.wait / waitAsync (threads of one process).
 // A wait first spins a little, as the wait policy allows (wait-policy.ts).
 import { native } from '../native.js';
-import { SPIN_READS_ASYNC, SPIN_READS_SYNC, spinReads } from './wait-policy.js';
+import { SPIN_MS, SPIN_READS_ASYNC, SPIN_READS_SYNC, spinMs, spinReads } from './wait-policy.js';
 
 const addon = native();
 
 function spinUntilChanged(i32: Int32Array, index: number, expected: number, spins: number): boolean {
   for (let i = 0; i < spins; i++) if (Atomics.load(i32, index) !== expected) return true;
+  return false;
+}
+
+/** spinUntilChanged() for up to `ms` (nothing when 0). */
+function spinUntilChangedFor(i32: Int32Array, index: number, expected: number, ms: number): boolean {
+  if (ms <= 0) return false;
+  const until = performance.now() + ms;
+  do {
+    if (spinUntilChanged(i32, index, expected, 64)) return true;
+  } while (performance.now() < until);
   return false;
 }
 
@@ -84,7 +94,8 @@ export function asyncWaitsPending(): boolean {
 /** waitSync without blocking the thread. An aborted `signal` rejects with its reason. */
 export function waitAsync(i32: Int32Array, index: number, expected: number, timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
   if (signal?.aborted) return Promise.reject(signal.reason);
-  if (spinUntilChanged(i32, index, expected, spinReads(SPIN_READS_ASYNC))) return Promise.resolve(true);
+  const spun = asyncWaits === 0 ? spinUntilChangedFor(i32, index, expected, spinMs(SPIN_MS.soleAsyncWait)) : spinUntilChanged(i32, index, expected, spinReads(SPIN_READS_ASYNC));
+  if (spun) return Promise.resolve(true);
   const timeout = clampTimeout(timeoutMs);
   Atomics.add(i32, index + 1, 1);
   asyncWaits++;
