@@ -11,9 +11,14 @@
 //   the affinity mask that availableParallelism() reads), a spin only delays
 //   the peer, so every budget is zero;
 // - with more threads ready to run than CPUs (children oversubscribing the
-//   machine), the same holds for whoever spins in place of a runnable peer,
-//   so budgets are zero while the kernel reports more runnable tasks than
-//   CPUs (the 4th field of /proc/loadavg, sampled at most every SAMPLE_MS).
+//   machine), the same may hold for whoever spins in place of a runnable
+//   peer. The kernel reports more runnable tasks than CPUs (the 4th field of
+//   /proc/loadavg, sampled at most every SAMPLE_MS) both then and when the
+//   extra thread is someone else's (V8's compiler threads during warm-up, a
+//   daemon), where spinning still pays. So while crowded, a thread keeps
+//   spinning as long as most of its recent spins caught what they waited for
+//   (spinEnded() reports each), and otherwise spins once in PROBE_EVERY
+//   waits, to notice when spinning would pay again.
 // Sleeps last at most SLICE_MS, after which waits re-check what a sleeping
 // waiter cannot be woken for: dead holders, dead parties, dead peers.
 import { readFileSync } from 'node:fs';
@@ -29,8 +34,14 @@ const ONLINE = Math.max(1, cpus().length);
 /** How often the machine's runnable count is read (a read costs ~10 µs). */
 const SAMPLE_MS = 50;
 
+/** While crowded and spins mostly fail, one wait in this many spins anyway. */
+const PROBE_EVERY = 16;
+
 let sampledAt = -Infinity;
 let crowded = false;
+/** This thread's recent spins that caught what they waited for (a moving average, 0..1). */
+let caught = 1;
+let probe = 0;
 
 /** Whether a waiter may spin now: another CPU can run its peer meanwhile. */
 export function maySpin(): boolean {
@@ -40,7 +51,12 @@ export function maySpin(): boolean {
     sampledAt = now;
     crowded = runnable() > ONLINE;
   }
-  return !crowded;
+  return !crowded || caught >= 0.5 || ++probe % PROBE_EVERY === 0;
+}
+
+/** A spin allowed by maySpin() ended: it caught what it waited for, or the waiter goes to sleep. */
+export function spinEnded(success: boolean): void {
+  caught += ((success ? 1 : 0) - caught) / 8;
 }
 
 /** Tasks ready to run machine-wide (this one included), or 0 where the kernel does not say. */

@@ -12,13 +12,21 @@
 // processes); without it, Atomics.wait / waitAsync (threads of one process).
 // A wait first spins a little, as the wait policy allows (wait-policy.ts).
 import { native } from '../native.js';
-import { SPIN_MS, SPIN_READS_ASYNC, SPIN_READS_SYNC, spinMs, spinReads } from './wait-policy.js';
+import { SPIN_MS, SPIN_READS_ASYNC, SPIN_READS_SYNC, spinEnded, spinMs, spinReads } from './wait-policy.js';
 
 const addon = native();
 
 function spinUntilChanged(i32: Int32Array, index: number, expected: number, spins: number): boolean {
   for (let i = 0; i < spins; i++) if (Atomics.load(i32, index) !== expected) return true;
   return false;
+}
+
+/** Runs a spin of `budget` (reads or ms; none when 0) and reports how it ended to the wait policy. */
+function spun(spin: (i32: Int32Array, index: number, expected: number, budget: number) => boolean, i32: Int32Array, index: number, expected: number, budget: number): boolean {
+  if (budget <= 0) return false;
+  const changed = spin(i32, index, expected, budget);
+  spinEnded(changed);
+  return changed;
 }
 
 /** spinUntilChanged() for up to `ms` (nothing when 0). */
@@ -63,7 +71,7 @@ function blockedWorkLeft(): boolean {
  * Returns false on timeout, true otherwise (changed, woken, or spuriously: re-check).
  */
 export function waitSync(i32: Int32Array, index: number, expected: number, timeoutMs?: number): boolean {
-  if (spinUntilChanged(i32, index, expected, spinReads(SPIN_READS_SYNC))) return true;
+  if (spun(spinUntilChanged, i32, index, expected, spinReads(SPIN_READS_SYNC))) return true;
   let timeout = clampTimeout(timeoutMs);
   let polling = false;
   if (whileBlocked.size > 0 && blockedWorkLeft() && timeout > POLL_MS) {
@@ -94,8 +102,10 @@ export function asyncWaitsPending(): boolean {
 /** waitSync without blocking the thread. An aborted `signal` rejects with its reason. */
 export function waitAsync(i32: Int32Array, index: number, expected: number, timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
   if (signal?.aborted) return Promise.reject(signal.reason);
-  const spun = asyncWaits === 0 ? spinUntilChangedFor(i32, index, expected, spinMs(SPIN_MS.soleAsyncWait)) : spinUntilChanged(i32, index, expected, spinReads(SPIN_READS_ASYNC));
-  if (spun) return Promise.resolve(true);
+  const changed = asyncWaits === 0
+    ? spun(spinUntilChangedFor, i32, index, expected, spinMs(SPIN_MS.soleAsyncWait))
+    : spun(spinUntilChanged, i32, index, expected, spinReads(SPIN_READS_ASYNC));
+  if (changed) return Promise.resolve(true);
   const timeout = clampTimeout(timeoutMs);
   Atomics.add(i32, index + 1, 1);
   asyncWaits++;
