@@ -221,7 +221,8 @@ export class RedisPoolBackend implements PoolBackend {
             this.#lastResultId = id.toString();
             if (fields[1]) for (const r of unpackResults(fields[1])) this.#onResult(r);
           }
-          void this.#link.send(['XDEL', key, ...ids]).catch(() => {});
+          // On this connection, not the shared one: the XDEL goes out in the same write as the next XREAD.
+          void send(['XDEL', key, ...ids]).catch(() => {});
         }
       })
       .catch(async (err: unknown) => {
