@@ -29,9 +29,8 @@ function spun(spin: (i32: Int32Array, index: number, expected: number, budget: n
   return changed;
 }
 
-/** spinUntilChanged() for up to `ms` (nothing when 0). */
+/** spinUntilChanged() for up to `ms`. */
 function spinUntilChangedFor(i32: Int32Array, index: number, expected: number, ms: number): boolean {
-  if (ms <= 0) return false;
   const until = performance.now() + ms;
   do {
     if (spinUntilChanged(i32, index, expected, 64)) return true;
