@@ -20,7 +20,7 @@ import type { Segment } from '../shm/segment.js';
 import { encodeUndoably } from '../codec/undo.js';
 import { CREATE_OID, decodeResponse, encodeRequest, Kind, MANAGER_OID, NEXT_CLIENT, responseCallOf, SERVER_STATE, SHUT_DOWN, type Response } from './protocol.js';
 import { readNow, spinForData, writeMessageSync } from '../channel/messages.js';
-import { SLICE_MS, SPIN_MS, SPIN_READS_ASYNC, SPIN_READS_SYNC, spinEnded, spinMs, spinReads } from '../shm/wait-policy.js';
+import { SLICE_MS, SPIN_MS, SPIN_READS_ASYNC, SPIN_READS_SYNC, SpinSpan, spinMs, spinReads } from '../shm/wait-policy.js';
 import { BusyWindow } from './busy-loop.js';
 
 /** Where a manager is: what a proxy carries so that any process can reach its manager. */
@@ -293,22 +293,20 @@ export class LocalClient extends ManagerClient {
   async #pump(): Promise<void> {
     try {
       let spinUntil = performance.now() + spinMs(SPIN_MS.reply);
-      let spinning = false;
+      const span = new SpinSpan();
       while (this.calls.size > 0) {
         if (this.#drain()) {
-          if (spinning) spinEnded(true);
-          spinning = false;
+          span.end(true);
           await null; // let the callers' continuations run
           spinUntil = performance.now() + spinMs(SPIN_MS.reply);
           continue;
         }
         if (performance.now() < spinUntil) {
-          spinning = true;
+          span.pass();
           spinForData(this.#reply, SPIN_READS_ASYNC);
           continue;
         }
-        if (spinning) spinEnded(false);
-        spinning = false;
+        span.end(false);
         const err = this.#serverGone();
         if (err) return this.#failAfterDraining(err);
         await this.#reply.waitForData(SLICE_MS);

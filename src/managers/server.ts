@@ -29,7 +29,7 @@ import type { Segment } from '../shm/segment.js';
 import type { ManagerInfo } from './client.js';
 import { callIdOf, clientIdOf, decodeRequest, encodeResponse, Kind, SERVER_STATE, SHUT_DOWN, type Request, type Response } from './protocol.js';
 import { readNow, spinForData, writeMessage } from '../channel/messages.js';
-import { SLICE_MS, SPIN_MS, spinEnded, spinMs } from '../shm/wait-policy.js';
+import { SLICE_MS, SPIN_MS, SpinSpan, spinMs } from '../shm/wait-policy.js';
 import { asCaller, CallCancelled, cancelCall, onClientGone, type ClientScope } from './waiters.js';
 import { BusyWindow } from './busy-loop.js';
 import { explainTaskError, loadTask, type TaskSpec } from '../process/task.js';
@@ -230,12 +230,11 @@ export class Server {
     const ended = () => this.#stopped;
     let lastRequest = performance.now();
     let lastYield = lastRequest;
-    let spinning = false;
+    const span = new SpinSpan();
     while (!this.#stopped) {
       const bytes = readNow(ring, ended);
       if (bytes) {
-        if (spinning) spinEnded(true);
-        spinning = false;
+        span.end(true);
         this.#onLocalRequest(bytes);
         lastRequest = performance.now();
         continue;
@@ -243,7 +242,7 @@ export class Server {
       await null; // replies of calls that settled meanwhile
       const now = performance.now();
       if (now - lastRequest < spinMs(SPIN_MS.requests)) {
-        spinning = true;
+        span.pass();
         spinForData(ring, SPIN);
         if (this.#sockets > 0 || now - lastYield > YIELD_MS) {
           await yieldToEventLoop();
@@ -251,8 +250,7 @@ export class Server {
         }
         continue;
       }
-      if (spinning) spinEnded(false);
-      spinning = false;
+      span.end(false);
       await ring.waitForData(SLICE_MS); // (wakes when a request arrives, else after a slice to re-check)
       lastYield = performance.now();
     }

@@ -17,7 +17,7 @@ import { GET_MUTEX, PUT_MUTEX, TAIL } from '../channel/ring.js';
 import { token } from '../shm/liveness.js';
 import { lockSync, tryLock, unlock, type LockOutcome } from '../shm/mutex.js';
 import { asyncWaitsPending, waitAsync, waitSync } from '../shm/wait.js';
-import { SLICE_MS, SPIN_MS, spinEnded, spinMs } from '../shm/wait-policy.js';
+import { SLICE_MS, SPIN_MS, SpinSpan, spinMs } from '../shm/wait-policy.js';
 import { ClaimState, PoolChannel, type PoolChannelHandle } from './channel.js';
 import { encodeResult, readTask, Status, taskPayloadOf, type TaskMessage } from './messages.js';
 import { errorResult, resultOf, TaskRunner } from './task-runner.js';
@@ -136,20 +136,22 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
    * Waits until a task may be waiting (or the pool closes): spin, then sleep.
    * Returns whether the event loop turned meanwhile.
    */
+  const span = new SpinSpan();
   const idle = async (): Promise<boolean> => {
     const h = tasks.header;
     const tail = Atomics.load(h, TAIL);
     const budget = spinMs(SPIN_MS.idleWorker);
     const until = performance.now() + budget;
+    if (budget > 0) span.pass();
     do {
       for (let i = 0; i < 64; i++) {
         if (Atomics.load(h, TAIL) !== tail || tasks.hasData()) {
-          if (budget > 0) spinEnded(true);
+          span.end(true);
           return false;
         }
       }
     } while (performance.now() < until);
-    if (budget > 0) spinEnded(false);
+    span.end(false);
     if (tasks.hasData() || ch.closing) return false;
     if (loopHasNothingToDo()) {
       waitSync(h, TAIL, tail, SLICE_MS); // (re-checks the closing flag after a slice)

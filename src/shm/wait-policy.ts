@@ -59,6 +59,22 @@ export function spinEnded(success: boolean): void {
   caught += ((success ? 1 : 0) - caught) / 8;
 }
 
+/** A spin that runs over several passes of a loop: its end is reported once (spinEnded). */
+export class SpinSpan {
+  #open = false;
+
+  /** A pass of the spin ran. */
+  pass(): void {
+    this.#open = true;
+  }
+
+  /** The spin, if one ran, caught what it waited for (true) or gives way to a sleep (false). */
+  end(success: boolean): void {
+    if (this.#open) spinEnded(success);
+    this.#open = false;
+  }
+}
+
 /** Tasks ready to run machine-wide (this one included), or 0 where the kernel does not say. */
 function runnable(): number {
   try {
