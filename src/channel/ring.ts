@@ -45,7 +45,7 @@
 // put mutex can tell a delivered message (tail there) from a lost one; and
 // onOrphanMessage runs for each message whose reader died.
 import { Segment } from '../shm/segment.js';
-import { ownedCopy } from '../codec/small-bytes.js';
+import { smallBytes } from '../codec/small-bytes.js';
 import { copyBytes } from '../shm/copy.js';
 import { waitAsync, wake } from '../shm/wait.js';
 import { runAsync, runSync, type Operation, type Sleep } from '../shm/drive.js';
@@ -259,12 +259,12 @@ export class Ring {
    * will ever read), that error is thrown.
    */
   writeSync(bytes: Uint8Array, abandoned?: () => Error | null): void {
-    runSync(this.#writeOp(bytes, abandoned));
+    if (!this.tryWrite(bytes)) runSync(this.#writeOp(bytes, abandoned)); // (a message that fits now makes no operation)
   }
 
   /** writeSync() waiting asynchronously while the ring is full. */
   write(bytes: Uint8Array, abandoned?: () => Error | null): Promise<void> {
-    return runAsync(this.#writeOp(bytes, abandoned));
+    return this.tryWrite(bytes) ? Promise.resolve() : runAsync(this.#writeOp(bytes, abandoned));
   }
 
   /** Writing a message frame by frame, waiting for room, as an operation (shm/drive.ts). */
@@ -387,8 +387,10 @@ export class Ring {
     const at = (pos + FRAME_HEADER) & this.#mask;
     const first = Math.min(len, this.capacity - at);
     let out: Uint8Array;
-    if (!into && first === len && len < UNZEROED_FROM) out = ownedCopy(this.#data.subarray(at, at + len));
-    else {
+    if (!into && first === len && len < UNZEROED_FROM) {
+      out = smallBytes(len);
+      copyBytes(out, 0, this.#data, at, len);
+    } else {
       out = into ?? unzeroed(len);
       copyBytes(out, offset, this.#data, at, first);
       if (first < len) copyBytes(out, offset + first, this.#data, 0, len - first);
