@@ -67,11 +67,13 @@ function deadlineIn(timeoutMs: number | undefined): number {
 
 /** Blocks this thread until the mutex is taken, or `timeoutMs` passes. */
 export function lockSync(i32: Int32Array, index: number, timeoutMs?: number): LockOutcome {
+  if (Atomics.compareExchange(i32, index, 0, token()) === 0) return 'acquired'; // free: no operation to make
   return runSync(lockOp(i32, index, deadlineIn(timeoutMs)));
 }
 
 /** lockSync without blocking the thread; an aborted signal rejects with its reason. */
 export function lockAsync(i32: Int32Array, index: number, timeoutMs?: number, signal?: AbortSignal): Promise<LockOutcome> {
+  if (!signal?.aborted && Atomics.compareExchange(i32, index, 0, token()) === 0) return Promise.resolve('acquired');
   return runAsync(lockOp(i32, index, deadlineIn(timeoutMs)), signal);
 }
 
