@@ -21,7 +21,7 @@ import v8 from 'node:v8';
 import { types } from 'node:util';
 import { isShareable, rehydrate, shareable, type HandleData } from './handles.js';
 import { errorClasses } from '../errors.js';
-import { decodePlain, decodePlainArrayInto, encodePlain, encodePlainSlice } from './plain.js';
+import { decodePlain, decodePlainArrayInto, encodePlain, encodePlainSlice, scratchMessage } from './plain.js';
 import { atomically } from './undo.js';
 import { ownedCopy, smallBytes } from './small-bytes.js';
 
@@ -100,7 +100,7 @@ export function encode(value: unknown, what = 'value', sabs?: SharedArrayBuffer[
       return encodeString(value);
     case 'object':
       if (value === null) return tagOnly[Tag.Null];
-      if (value instanceof Uint8Array && (value.constructor === Uint8Array || Buffer.isBuffer(value))) {
+      if (isPlainBytes(value)) {
         const out = smallBytes(1 + value.length);
         out[0] = Tag.Bytes;
         out.set(value, 1);
@@ -182,8 +182,17 @@ function tagged(tag: Tag, body: Uint8Array): Uint8Array {
  * the next encode (for a caller that writes it into a ring at once).
  */
 export function encodeReserved(value: unknown, what: string, reserve: number, scratch = false): Uint8Array {
-  const plain = typeof value === 'object' && value !== null ? encodePlain(value, Tag.Plain, reserve, scratch) : null;
-  return plain ?? withReserve(encode(value, what), reserve);
+  if (typeof value !== 'object' || value === null) return withReserve(encode(value, what), reserve);
+  if (scratch && isPlainBytes(value) && value.length <= SCRATCH_BYTES_MAX) return scratchMessage(Tag.Bytes, reserve, value);
+  return encodePlain(value, Tag.Plain, reserve, scratch) ?? withReserve(encode(value, what), reserve);
+}
+
+/** Raw bytes up to this size go through the encoder's scratch buffer (larger ones would keep it that large). */
+const SCRATCH_BYTES_MAX = 1 << 15;
+
+/** A plain Uint8Array or a Buffer: sent as its bytes (Tag.Bytes). */
+function isPlainBytes(value: object): value is Uint8Array {
+  return value instanceof Uint8Array && (value.constructor === Uint8Array || Buffer.isBuffer(value));
 }
 
 /** encodeReserved(items.slice(start, end)), without making the slice when the items are plain data. */

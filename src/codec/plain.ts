@@ -316,6 +316,19 @@ export function encodePlainSlice(items: unknown[], start: number, end: number, t
   return scratch ? bytes.subarray(0, pos) : ownedCopy(bytes.subarray(0, pos));
 }
 
+/**
+ * [tag, ...body] as a view of the encoder's buffer after `reserve` bytes,
+ * valid until the next encode (encodePlain's `scratch`): raw bytes for a
+ * caller that copies them away at once, with no array of their own to make.
+ */
+export function scratchMessage(tag: number, reserve: number, body: Uint8Array): Uint8Array {
+  begin(tag, reserve);
+  room(body.length);
+  bytes.set(body, pos);
+  pos += body.length;
+  return bytes.subarray(0, pos);
+}
+
 /** Starts a message: `reserve` bytes left for the caller (a header), then the tag. */
 function begin(tag: number, reserve: number): void {
   pos = 0;
