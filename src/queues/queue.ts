@@ -14,7 +14,7 @@
 // or a consumer dies at any point. Items are encoded before anything is
 // touched, so an unsendable item fails put() with a TypeError and leaves the
 // queue exactly as it was.
-import { decode, encodeReserved } from '../codec/codec.js';
+import { decode, decodesToCopies, encodeReserved } from '../codec/codec.js';
 import { ownedCopy } from '../codec/small-bytes.js';
 import { encodeUndoably, type Undo } from '../codec/undo.js';
 import { registerHandleType, shareable, type HandleData } from '../codec/handles.js';
@@ -35,6 +35,9 @@ export interface QueueOptions {
 
 const DEFAULT_BUFFER = 1 << 20;
 type QueueKind = 'Queue' | 'JoinableQueue' | 'SimpleQueue';
+
+/** What a get that took no item returns (an item may be any value, undefined and null included). */
+const NONE: unique symbol = Symbol('none');
 
 /** One object per ring per isolate, so a queue received twice is the same object. */
 const attached = new Map<string, WeakRef<Queue<unknown>>>();
@@ -304,19 +307,23 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   /**
-   * Takes the next item's bytes, waiting (for the get mutex, then for an
-   * item) until `deadline`; null when none came. One operation for get() and
-   * getSync() (shm/drive.ts).
+   * Takes the next item, waiting (for the get mutex, then for an item) until
+   * `deadline`; NONE when none came. One operation for get() and getSync()
+   * (shm/drive.ts). Plain data waiting whole is decoded straight from the
+   * ring (the decoder copies everything it returns), saving a copy and an
+   * array; other items are copied out and decoded after the mutex is free.
    */
-  *#getOp(deadline: number): Operation<Uint8Array | null> {
+  *#getOp(deadline: number): Operation<T | typeof NONE> {
     const h = this.ring.header;
     let outcome = tryLock(h, GET_MUTEX);
     if (outcome === 'timeout' && deadline !== -Infinity) outcome = yield* lockOp(h, GET_MUTEX, deadline);
-    if (outcome === 'timeout') return null;
+    if (outcome === 'timeout') return NONE;
+    let bytes: Uint8Array | null;
     try {
       if (outcome === 'recovered') this.counts.recoverReader();
       this.counts.beginRead();
-      let bytes: Uint8Array | null;
+      const view = this.ring.peekFull();
+      if (view && decodesToCopies(view, 0)) return this.#decodeInPlace(view);
       try {
         bytes = this.ring.tryReadFull() ?? (yield* this.ring.readOp(deadline));
       } catch (err) {
@@ -324,19 +331,27 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
         throw err;
       }
       this.counts.endRead(bytes !== null);
-      return bytes;
     } finally {
       unlock(h, GET_MUTEX);
     }
+    return bytes === null ? NONE : decode<T>(bytes);
   }
 
-  /** The item read by a get, or Empty (after settling what dead producers left) when none came. */
-  #delivered(bytes: Uint8Array | null): T {
-    if (!bytes) {
-      this.reapDead();
-      throw new Empty();
+  /** Decodes the item `view` shows in the ring and consumes it (holding the get mutex, after beginRead). A corrupt item is consumed too. */
+  #decodeInPlace(view: Uint8Array): T {
+    try {
+      return decode<T>(view);
+    } finally {
+      this.ring.skipFrame();
+      this.counts.endRead(true);
     }
-    return decode<T>(bytes);
+  }
+
+  /** The item a get took, or Empty (after settling what dead producers left) when none came. */
+  #delivered(got: T | typeof NONE): T {
+    if (got !== NONE) return got;
+    this.reapDead();
+    throw new Empty();
   }
 
   getNowait(): T {
