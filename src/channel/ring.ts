@@ -17,6 +17,7 @@
 //   [160] writing-end handles sent and not yet attached; [161] reading-end ones
 //   [176] bytes of room a sleeping writer waits for (see #waitForRoom)
 //   [192..448) the users' producer slots (Queue: queues/accounting.ts)
+//   [448..512) the users' counters, a cache line each (Queue: queues/accounting.ts)
 //   data: bytes [HEADER_BYTES, HEADER_BYTES + capacity)
 // Counters sit 64 bytes apart so writer and reader do not share a cache line.
 //

@@ -7,7 +7,7 @@
 // feeder threads), unless cancelJoinThread() was called. FIFO per producer:
 // once an item waits in the buffer, later items queue behind it.
 //
-// The ring's word A counts items not yet got: it is qsize(). A bounded queue
+// qsize() counts items not yet got (accounting.ts). A bounded queue
 // (maxsize > 0) counts an item when put() accepts it and waits while the count
 // is at maxsize (Python's BoundedSemaphore); an unbounded one counts an item
 // once it is in the ring. accounting.ts keeps the counts right when a producer
@@ -25,8 +25,8 @@ import { Segment, type SegmentHandle } from '../shm/segment.js';
 import { runWhileBlocked } from '../shm/wait.js';
 import { state } from '../process/state.js';
 import { deadlineOf, signalOf, sliceUntil, type BlockingOptions } from '../options.js';
-import { ItemCounts } from './accounting.js';
-import { GET_MUTEX, PUT_MUTEX, Ring, WORD_A } from '../channel/ring.js';
+import { GOT, ItemCounts } from './accounting.js';
+import { GET_MUTEX, PUT_MUTEX, Ring } from '../channel/ring.js';
 
 export interface QueueOptions {
   /** Bytes of the shared ring (rounded up to a power of two). Larger items still pass, in chunks. Default 1 MiB. */
@@ -139,11 +139,11 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
         // The count first, then the try: a get after this read changes the
         // word, so the sleep cannot miss it (read after the try, it could
         // be the count after that get, and the sleep would last a slice).
-        const word = this.counts.word;
+        const word = this.counts.gotWord;
         accepted = this.#tryAccept();
         if (accepted) break;
         this.reapDead(); // (items of dead producers stop counting: then the word changed, and the sleep ends at once)
-        yield { i32: this.ring.header, index: WORD_A, expected: word, ms: sliceUntil(deadline) };
+        yield { i32: this.ring.header, index: GOT, expected: word, ms: sliceUntil(deadline) };
       }
     } finally {
       if (!accepted) undo?.();
