@@ -99,6 +99,23 @@ export class Ring {
   readonly #maxChunk: number;
   /** Head and tail right after this writer's last wake of readers (see #wakeReaders); tail NaN: none yet. */
   readonly #wokeAt = { head: 0, tail: Number.NaN };
+  /**
+   * This writer's last view of head, and the tail its last frame ended at.
+   * While tail is still there, no other writer wrote since, so the head seen
+   * is at most the real one (head only grows, up to tail): room measured
+   * from it is never more than there is, and head, a line the reader
+   * writes for every frame, is read again only when that room runs short.
+   */
+  #headSeen = 0;
+  #wroteTo = Number.NaN;
+  /**
+   * The reader's twin: its last view of tail and the head its last frame
+   * ended at. While head is still there, no other reader read since, and
+   * the tail seen is at least head (this reader only reads frames it saw):
+   * a frame is surely waiting while they differ.
+   */
+  #tailSeen = 0;
+  #readTo = Number.NaN;
   /** Payload length of the frame #readFrame read last. */
   #lastLength = 0;
   /** Called when a reader skips the rest of a message whose reader died. */
@@ -129,6 +146,14 @@ export class Ring {
     return this.capacity - ((Atomics.load(this.header, TAIL) - Atomics.load(this.header, HEAD)) >>> 0);
   }
 
+  /** Whether `need` bytes are free, for the writer (see #headSeen). */
+  #fits(need: number): boolean {
+    const tail = Atomics.load(this.header, TAIL);
+    if (tail === this.#wroteTo && this.capacity - ((tail - this.#headSeen) >>> 0) >= need) return true;
+    this.#headSeen = Atomics.load(this.header, HEAD);
+    return this.capacity - ((tail - this.#headSeen) >>> 0) >= need;
+  }
+
   #writeFrame(kind: Kind, src: Uint8Array, start: number, len: number, notify = true): void {
     const tail = Atomics.load(this.header, TAIL);
     const pos = tail & this.#mask;
@@ -144,6 +169,7 @@ export class Ring {
     }
     const end = (tail + FRAME_HEADER + pad8(len)) | 0;
     Atomics.store(this.header, TAIL, end); // publish (see Ordering)
+    this.#wroteTo = end;
     if (notify) this.#wakeReaders(tail, end);
   }
 
@@ -160,6 +186,13 @@ export class Ring {
    * while a woken reader has not yet run to uncount itself.
    */
   #wakeReaders(tail: number, end: number): void {
+    // Nobody asleep (the count is on tail's line, this writer's): nothing to
+    // wake, and head, the reader's line, is not read. The count is read
+    // after tail is published, as wake() does.
+    if (Atomics.load(this.header, TAIL + 1) === 0) {
+      this.#wokeAt.tail = Number.NaN;
+      return;
+    }
     const head = Atomics.load(this.header, HEAD);
     if (tail === this.#wokeAt.tail && head === this.#wokeAt.head && head !== tail) {
       this.#wokeAt.tail = end;
@@ -220,7 +253,7 @@ export class Ring {
    * sleep would last its whole slice).
    */
   #sleepForRoom(need: number): Sleep | null {
-    if (this.#free() >= need) return null;
+    if (this.#fits(need)) return null;
     const head = this.#wantRoom(need);
     if (this.capacity - ((Atomics.load(this.header, TAIL) - head) >>> 0) >= need) return null;
     return { i32: this.header, index: HEAD, expected: head, ms: SLICE_MS };
@@ -249,7 +282,7 @@ export class Ring {
    * the caller calls notifyReaders() after its batch.
    */
   tryWrite(bytes: Uint8Array, notify = true): boolean {
-    if (bytes.length > this.#maxChunk || this.#free() < FRAME_HEADER + pad8(bytes.length)) return false;
+    if (bytes.length > this.#maxChunk || !this.#fits(FRAME_HEADER + pad8(bytes.length))) return false;
     this.#writeFrame(Kind.Full, bytes, 0, bytes.length, notify);
     return true;
   }
@@ -307,7 +340,20 @@ export class Ring {
 
   /** True when a frame is waiting. */
   hasData(): boolean {
-    return Atomics.load(this.header, TAIL) !== Atomics.load(this.header, HEAD);
+    const head = Atomics.load(this.header, HEAD);
+    if (head === this.#readTo && this.#tailSeen !== head) return true; // (see #tailSeen)
+    this.#tailSeen = Atomics.load(this.header, TAIL);
+    this.#readTo = head;
+    return this.#tailSeen !== head;
+  }
+
+  /** Frees the frame at head, ending at `end`, and wakes a writer whose room is now free. */
+  #consumed(end: number): void {
+    Atomics.store(this.header, HEAD, end);
+    this.#readTo = end;
+    // Wake a writer only once the room it waits for is free: it then writes
+    // many frames per wake-up instead of one (see #wantRoom).
+    if (Atomics.load(this.header, HEAD + 1) > 0 && this.#free() >= Atomics.load(this.header, ROOM_WANTED)) wake(this.header, HEAD);
   }
 
   /** Reads the next message if it is waiting whole in one frame; else null and nothing is consumed. */
@@ -344,8 +390,7 @@ export class Ring {
   skipFrame(): void {
     const head = Atomics.load(this.header, HEAD);
     const len = this.#words[(head & this.#mask) >> 2];
-    Atomics.store(this.header, HEAD, (head + FRAME_HEADER + pad8(len)) | 0);
-    if (Atomics.load(this.header, HEAD + 1) > 0 && this.#free() >= Atomics.load(this.header, ROOM_WANTED)) wake(this.header, HEAD);
+    this.#consumed((head + FRAME_HEADER + pad8(len)) | 0);
   }
 
   /**
@@ -397,10 +442,7 @@ export class Ring {
       if (first < len) copyBytes(out, offset + first, this.#data, 0, len - first);
     }
     this.#lastLength = len;
-    Atomics.store(this.header, HEAD, (head + FRAME_HEADER + pad8(len)) | 0); // free the space
-    // Wake a writer only once the room it waits for is free: it then writes
-    // many frames per wake-up instead of one (see #waitForRoom).
-    if (Atomics.load(this.header, HEAD + 1) > 0 && this.#free() >= Atomics.load(this.header, ROOM_WANTED)) wake(this.header, HEAD);
+    this.#consumed((head + FRAME_HEADER + pad8(len)) | 0);
     return [kind, out];
   }
 
