@@ -170,6 +170,34 @@ async function consumer(q: Queue<[number, number] | null>, results: Queue<[numbe
   await results.put(got);
 }
 
+/** Producer of byte items through a small ring: item seq (< 65536) of producer id is [id, seq (2 bytes)] and then up to 1.5 KiB of `(id + seq) & 255`. */
+function byteProducer(q: Queue<Uint8Array>, id: number, n: number, sync: boolean): Promise<void> | void {
+  const item = (seq: number) => {
+    const size = (seq * 37 + id * 11) % 1500; // up to past a quarter of a 4 KiB ring: some go in chunks
+    const bytes = new Uint8Array(3 + size).fill((id + seq) & 255);
+    bytes[0] = id;
+    bytes[1] = seq & 255;
+    bytes[2] = seq >> 8;
+    return bytes;
+  };
+  if (sync) for (let seq = 0; seq < n; seq++) q.putSync(item(seq));
+  else return (async () => { for (let seq = 0; seq < n; seq++) await q.put(item(seq)); })();
+}
+
+/** Consumer of byteProducer's items until an empty item: reports [id, seq, intact] for each. */
+async function byteConsumer(q: Queue<Uint8Array>, results: Queue<[number, number, boolean][]>): Promise<void> {
+  const got: [number, number, boolean][] = [];
+  for (;;) {
+    const item = await q.get();
+    if (item.length === 0) break;
+    const seq = item[1] | (item[2] << 8);
+    let intact = true;
+    for (let i = 3; i < item.length; i++) if (item[i] !== ((item[0] + seq) & 255)) intact = false;
+    got.push([item[0], seq, intact]);
+  }
+  await results.put(got);
+}
+
 for (const method of [...methods, 'mixed'] as const) {
   const kindOf = (i: number): StartMethod => (method === 'mixed' ? (i % 2 ? 'process' : 'thread') : method);
   describe(`Queue between children [${method}]`, () => {
@@ -197,6 +225,36 @@ for (const method of [...methods, 'mixed'] as const) {
       }
       assert.equal(counts.size, 4 * N);
       assert.ok([...counts.values()].every((c) => c === 1), 'an item was duplicated');
+    });
+
+    it('producers and consumers sharing a 4 KiB ring pass every item whole, in order per producer', { timeout: 120_000 }, async () => {
+      // The ring stays full: writers wait for room, each sees the others' frames
+      // between its own (its view of the reader's position goes stale), and
+      // frames wrap around the ring's end.
+      const q = new Queue<Uint8Array>(0, { bufferSize: 4096 });
+      const results = new Queue<[number, number, boolean][]>();
+      const N = 1500;
+      const consumers = [0, 1].map((i) => new (getContext(kindOf(i)).Process)({ target: byteConsumer, args: [q, results] }));
+      const producers = [0, 1, 2].map((i) => new (getContext(kindOf(i + 1)).Process)({ target: byteProducer, args: [q, i, N, i % 2 === 0] }));
+      for (const p of [...consumers, ...producers]) p.start();
+      for (const p of producers) await p.join();
+      for (let i = 0; i < 2; i++) await q.put(new Uint8Array(0));
+      const all = [await results.get(), await results.get()];
+      for (const p of consumers) await p.join();
+      for (const p of [...consumers, ...producers]) assert.equal(p.exitCode, 0);
+      const seen = new Set<string>();
+      for (const got of all) {
+        const last = new Map<number, number>();
+        for (const [id, seq, intact] of got) {
+          assert.ok(intact, `producer ${id}'s item ${seq} arrived damaged`);
+          assert.ok((last.get(id) ?? -1) < seq, `producer ${id} out of order in one consumer`);
+          last.set(id, seq);
+          seen.add(`${id}:${seq}`);
+        }
+      }
+      assert.equal(all[0].length + all[1].length, 3 * N);
+      assert.equal(seen.size, 3 * N, 'an item was duplicated or lost');
+      assert.equal(q.qsize(), 0);
     });
 
     it('a 16 MiB item goes through a 64 KiB queue', async () => {
