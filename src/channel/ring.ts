@@ -6,7 +6,9 @@
 //
 // Layout (int32 words of the segment):
 //   [0]  tail  = bytes ever written (wrapping uint32)   [1]  sleepers on tail
+//        [2]  times tail wrapped around 2^32 (see #headSeen)
 //   [16] head  = bytes ever consumed (wrapping uint32)  [17] sleepers on head
+//        [18] times head wrapped around 2^32 (see #tailSeen)
 //   [32] put mutex [33]   [48] get mutex [49]
 //   [64] users' word A [65] (Queue: items accepted and not yet got)
 //   [80] users' word B [81] (JoinableQueue: unfinished tasks)
@@ -56,7 +58,9 @@ import { isDead } from '../shm/liveness.js';
 import { SLICE_MS } from '../shm/wait-policy.js';
 
 export const TAIL = 0;
+const TAIL_WRAPS = 2;
 export const HEAD = 16;
+const HEAD_WRAPS = 18;
 export const PUT_MUTEX = 32;
 export const GET_MUTEX = 48;
 export const WORD_A = 64;
@@ -100,22 +104,27 @@ export class Ring {
   /** Head and tail right after this writer's last wake of readers (see #wakeReaders); tail NaN: none yet. */
   readonly #wokeAt = { head: 0, tail: Number.NaN };
   /**
-   * This writer's last view of head, and the tail its last frame ended at.
-   * While tail is still there, no other writer wrote since, so the head seen
-   * is at most the real one (head only grows, up to tail): room measured
-   * from it is never more than there is, and head, a line the reader
-   * writes for every frame, is read again only when that room runs short.
+   * This writer's last view of head, and where its last frame left tail
+   * (the position and how often tail had wrapped around 2^32). While tail
+   * is still there, no other writer wrote since, so the head seen is at
+   * most the real one (head only grows, up to tail): room measured from it
+   * is never more than there is, and head, a line the reader writes for
+   * every frame, is read again only when that room runs short. (The wrap
+   * count tells a tail that came back to the same value after others wrote
+   * 4 GiB from one that never moved.)
    */
   #headSeen = 0;
   #wroteTo = Number.NaN;
+  #wroteWraps = 0;
   /**
-   * The reader's twin: its last view of tail and the head its last frame
-   * ended at. While head is still there, no other reader read since, and
-   * the tail seen is at least head (this reader only reads frames it saw):
-   * a frame is surely waiting while they differ.
+   * The reader's twin: its last view of tail, and where its last frame left
+   * head. While head is still there, no other reader read since, and the
+   * tail seen is at least head (this reader only reads frames it saw): a
+   * frame is surely waiting while they differ.
    */
   #tailSeen = 0;
   #readTo = Number.NaN;
+  #readWraps = 0;
   /** Payload length of the frame #readFrame read last. */
   #lastLength = 0;
   /** Called when a reader skips the rest of a message whose reader died. */
@@ -149,7 +158,8 @@ export class Ring {
   /** Whether `need` bytes are free, for the writer (see #headSeen). */
   #fits(need: number): boolean {
     const tail = Atomics.load(this.header, TAIL);
-    if (tail === this.#wroteTo && this.capacity - ((tail - this.#headSeen) >>> 0) >= need) return true;
+    // (tail, then its wrap count: a writer counts a wrap before it publishes the tail past it)
+    if (tail === this.#wroteTo && Atomics.load(this.header, TAIL_WRAPS) === this.#wroteWraps && this.capacity - ((tail - this.#headSeen) >>> 0) >= need) return true;
     this.#headSeen = Atomics.load(this.header, HEAD);
     return this.capacity - ((tail - this.#headSeen) >>> 0) >= need;
   }
@@ -168,6 +178,7 @@ export class Ring {
       if (first < len) copyBytes(this.#data, 0, src, start + first, len - first);
     }
     const end = (tail + FRAME_HEADER + pad8(len)) | 0;
+    this.#wroteWraps = end >>> 0 < tail >>> 0 ? Atomics.add(this.header, TAIL_WRAPS, 1) + 1 : Atomics.load(this.header, TAIL_WRAPS);
     Atomics.store(this.header, TAIL, end); // publish (see Ordering)
     this.#wroteTo = end;
     if (notify) this.#wakeReaders(tail, end);
@@ -341,14 +352,17 @@ export class Ring {
   /** True when a frame is waiting. */
   hasData(): boolean {
     const head = Atomics.load(this.header, HEAD);
-    if (head === this.#readTo && this.#tailSeen !== head) return true; // (see #tailSeen)
+    const wraps = Atomics.load(this.header, HEAD_WRAPS); // (after head: see #consumed)
+    if (head === this.#readTo && wraps === this.#readWraps && this.#tailSeen !== head) return true; // (see #tailSeen)
     this.#tailSeen = Atomics.load(this.header, TAIL);
     this.#readTo = head;
+    this.#readWraps = wraps;
     return this.#tailSeen !== head;
   }
 
-  /** Frees the frame at head, ending at `end`, and wakes a writer whose room is now free. */
-  #consumed(end: number): void {
+  /** Frees the frame at `head`, ending at `end`, and wakes a writer whose room is now free. */
+  #consumed(head: number, end: number): void {
+    this.#readWraps = end >>> 0 < head >>> 0 ? Atomics.add(this.header, HEAD_WRAPS, 1) + 1 : Atomics.load(this.header, HEAD_WRAPS);
     Atomics.store(this.header, HEAD, end);
     this.#readTo = end;
     // Wake a writer only once the room it waits for is free: it then writes
@@ -390,7 +404,7 @@ export class Ring {
   skipFrame(): void {
     const head = Atomics.load(this.header, HEAD);
     const len = this.#words[(head & this.#mask) >> 2];
-    this.#consumed((head + FRAME_HEADER + pad8(len)) | 0);
+    this.#consumed(head, (head + FRAME_HEADER + pad8(len)) | 0);
   }
 
   /**
@@ -442,7 +456,7 @@ export class Ring {
       if (first < len) copyBytes(out, offset + first, this.#data, 0, len - first);
     }
     this.#lastLength = len;
-    this.#consumed((head + FRAME_HEADER + pad8(len)) | 0);
+    this.#consumed(head, (head + FRAME_HEADER + pad8(len)) | 0);
     return [kind, out];
   }
 
