@@ -227,35 +227,43 @@ for (const method of [...methods, 'mixed'] as const) {
       assert.ok([...counts.values()].every((c) => c === 1), 'an item was duplicated');
     });
 
-    it('producers and consumers sharing a 4 KiB ring pass every item whole, in order per producer', { timeout: 120_000 }, async () => {
-      // The ring stays full: writers wait for room, each sees the others' frames
-      // between its own (its view of the reader's position goes stale), and
-      // frames wrap around the ring's end.
-      const q = new Queue<Uint8Array>(0, { bufferSize: 4096 });
-      const results = new Queue<[number, number, boolean][]>();
-      const N = 1500;
-      const consumers = [0, 1].map((i) => new (getContext(kindOf(i)).Process)({ target: byteConsumer, args: [q, results] }));
-      const producers = [0, 1, 2].map((i) => new (getContext(kindOf(i + 1)).Process)({ target: byteProducer, args: [q, i, N, i % 2 === 0] }));
-      for (const p of [...consumers, ...producers]) p.start();
-      for (const p of producers) await p.join();
-      for (let i = 0; i < 2; i++) await q.put(new Uint8Array(0));
-      const all = [await results.get(), await results.get()];
-      for (const p of consumers) await p.join();
-      for (const p of [...consumers, ...producers]) assert.equal(p.exitCode, 0);
-      const seen = new Set<string>();
-      for (const got of all) {
-        const last = new Map<number, number>();
-        for (const [id, seq, intact] of got) {
-          assert.ok(intact, `producer ${id}'s item ${seq} arrived damaged`);
-          assert.ok((last.get(id) ?? -1) < seq, `producer ${id} out of order in one consumer`);
-          last.set(id, seq);
-          seen.add(`${id}:${seq}`);
+    for (const [title, startAt] of [['', 0], [', across the wrap of its positions at 2^32', -2048]] as const) {
+      it(`producers and consumers sharing a 4 KiB ring pass every item whole, in order per producer${title}`, { timeout: 120_000 }, async () => {
+        // The ring stays full: writers wait for room, each sees the others' frames
+        // between its own (its view of the reader's position goes stale), and
+        // frames wrap around the ring's end.
+        const q = new Queue<Uint8Array>(0, { bufferSize: 4096 });
+        // White box: start the empty ring's byte positions (tail, head) just
+        // below 2^32, so they wrap around during the test.
+        const header = (q as unknown as { ring: { header: Int32Array } }).ring.header;
+        Atomics.store(header, 0, startAt);
+        Atomics.store(header, 16, startAt);
+        const results = new Queue<[number, number, boolean][]>();
+        const N = 1500;
+        const consumers = [0, 1].map((i) => new (getContext(kindOf(i)).Process)({ target: byteConsumer, args: [q, results] }));
+        const producers = [0, 1, 2].map((i) => new (getContext(kindOf(i + 1)).Process)({ target: byteProducer, args: [q, i, N, i % 2 === 0] }));
+        for (const p of [...consumers, ...producers]) p.start();
+        for (const p of producers) await p.join();
+        for (let i = 0; i < 2; i++) await q.put(new Uint8Array(0));
+        const all = [await results.get(), await results.get()];
+        for (const p of consumers) await p.join();
+        for (const p of [...consumers, ...producers]) assert.equal(p.exitCode, 0);
+        const seen = new Set<string>();
+        for (const got of all) {
+          const last = new Map<number, number>();
+          for (const [id, seq, intact] of got) {
+            assert.ok(intact, `producer ${id}'s item ${seq} arrived damaged`);
+            assert.ok((last.get(id) ?? -1) < seq, `producer ${id} out of order in one consumer`);
+            last.set(id, seq);
+            seen.add(`${id}:${seq}`);
+          }
         }
-      }
-      assert.equal(all[0].length + all[1].length, 3 * N);
-      assert.equal(seen.size, 3 * N, 'an item was duplicated or lost');
-      assert.equal(q.qsize(), 0);
-    });
+        assert.equal(all[0].length + all[1].length, 3 * N);
+        assert.equal(seen.size, 3 * N, 'an item was duplicated or lost');
+        assert.equal(q.qsize(), 0);
+        if (startAt < 0) assert.ok(Atomics.load(header, 0) > 0 && Atomics.load(header, 16) > 0, 'tail and head wrapped past 2^32');
+      });
+    }
 
     it('a 16 MiB item goes through a 64 KiB queue', async () => {
       const q = new Queue<Uint8Array>(0, { bufferSize: 64 * 1024 });
