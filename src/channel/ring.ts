@@ -159,8 +159,10 @@ export class Ring {
   #fits(need: number): boolean {
     const tail = Atomics.load(this.header, TAIL);
     // (tail, then its wrap count: a writer counts a wrap before it publishes the tail past it)
-    if (tail === this.#wroteTo && Atomics.load(this.header, TAIL_WRAPS) === this.#wroteWraps && this.capacity - ((tail - this.#headSeen) >>> 0) >= need) return true;
+    const wraps = Atomics.load(this.header, TAIL_WRAPS);
+    if (tail === this.#wroteTo && wraps === this.#wroteWraps && this.capacity - ((tail - this.#headSeen) >>> 0) >= need) return true;
     this.#headSeen = Atomics.load(this.header, HEAD);
+    this.#wroteWraps = wraps; // (changes only when a frame wraps tail: #writeFrame)
     return this.capacity - ((tail - this.#headSeen) >>> 0) >= need;
   }
 
@@ -178,7 +180,7 @@ export class Ring {
       if (first < len) copyBytes(this.#data, 0, src, start + first, len - first);
     }
     const end = (tail + FRAME_HEADER + pad8(len)) | 0;
-    this.#wroteWraps = end >>> 0 < tail >>> 0 ? Atomics.add(this.header, TAIL_WRAPS, 1) + 1 : Atomics.load(this.header, TAIL_WRAPS);
+    if (end >>> 0 < tail >>> 0) this.#wroteWraps = Atomics.add(this.header, TAIL_WRAPS, 1) + 1;
     Atomics.store(this.header, TAIL, end); // publish (see Ordering)
     this.#wroteTo = end;
     if (notify) this.#wakeReaders(tail, end);
@@ -362,7 +364,7 @@ export class Ring {
 
   /** Frees the frame at `head`, ending at `end`, and wakes a writer whose room is now free. */
   #consumed(head: number, end: number): void {
-    this.#readWraps = end >>> 0 < head >>> 0 ? Atomics.add(this.header, HEAD_WRAPS, 1) + 1 : Atomics.load(this.header, HEAD_WRAPS);
+    if (end >>> 0 < head >>> 0) this.#readWraps = Atomics.add(this.header, HEAD_WRAPS, 1) + 1;
     Atomics.store(this.header, HEAD, end);
     this.#readTo = end;
     // Wake a writer only once the room it waits for is free: it then writes
