@@ -1,20 +1,23 @@
 // futexWaitAsync / futexWaitAsyncCancel: futex waits (see futex.cc) that do
 // not block the JS thread; the callback runs later on its event loop.
-// futexAsyncMode() says which of the two backends below this process uses.
+// futexAsyncMode() says which of three backends this process uses (the
+// choice: AsyncMode, futex_async.h):
+//  - uring (futex_uring.cc, Linux >= 6.7): the event loop itself sleeps on
+//    the words, through io_uring; no thread of ours;
+//  - waitv (below, Linux >= 5.16): waiter threads in futex_waitv(2);
+//  - fallback (futex_fallback.cc): a thread in classic FUTEX_WAIT per wait.
 //
-// Design: per Environment (main thread or worker) a State owns up to
+// waitv design: per Environment (main thread or worker) a State owns up to
 // ceil(pending / 127) waiter threads ("shards"). Each sleeps in one
 // futex_waitv(2) on its pending words plus a private control word; the JS
 // thread changes a shard's set under State::mu and then bumps and wakes the
 // control word, so the shard re-reads the set. Results go to State::completed
 // and reach JS through one uv_async_t; callbacks run on the event loop.
 //
-// futex_waitv is Linux >= 5.16. Where the probe (WaitvSupported) fails --
-// ENOSYS on older kernels, EPERM under a seccomp filter that does not know it
-// -- or MULTIPROC_FUTEX_FALLBACK=1 is set, waits go instead to a pool of
-// threads sleeping in classic FUTEX_WAIT, one wait each (futex_fallback.cc).
-// Everything else here -- tokens, results, callbacks, ref, teardown -- is the
-// same for both; the shard-specific parts are marked "waitv mode".
+// futex_waitv is probed (WaitvSupported): ENOSYS on older kernels, EPERM
+// under a seccomp filter that does not know it. Everything else here --
+// tokens, results, callbacks, ref, teardown -- is the same for all three;
+// the shard-specific parts are marked "waitv mode".
 //
 // Invariants (all guarded by State::mu unless noted):
 //  I1. Each token gets exactly one result: an Entry is in `live` iff it is
@@ -170,26 +173,30 @@ bool WaitvSupported() {
   return k > 0;
 }
 
-// Whether async waits use futex_fallback.cc: MULTIPROC_FUTEX_FALLBACK=1, or
-// no usable futex_waitv. Decided once per process (a function-local static:
-// initialized exactly once, thread-safely), at the addon's first load.
-bool UseFallback() {
-  static const bool fallback = [] {
-    const char* forced = getenv("MULTIPROC_FUTEX_FALLBACK");
-    return (forced != nullptr && strcmp(forced, "1") == 0) || !WaitvSupported();
-  }();
-  return fallback;
-}
-
 // JS thread. Keeps the loop alive iff a callback is pending (I5).
 void UpdateRef(State* s) {
   if (s->callbacks.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&s->async));
   else uv_ref(reinterpret_cast<uv_handle_t*>(&s->async));
 }
 
-// JS thread, on the event loop: run the callbacks of the queued results.
-void OnAsync(uv_async_t* handle) {
-  State* s = static_cast<State*>(handle->data);
+}  // namespace
+
+// A function-local static: initialized exactly once, thread-safely.
+futex::Mode futex::AsyncMode() {
+  static const Mode mode = [] {
+    auto set = [](const char* name, const char* value) {
+      const char* v = getenv(name);
+      return v != nullptr && strcmp(v, value) == 0;
+    };
+    if (set("MULTIPROC_FUTEX_FALLBACK", "1")) return Mode::kFallback;
+    if (!set("MULTIPROC_FUTEX_URING", "0") && UringSupported()) return Mode::kUring;
+    return WaitvSupported() ? Mode::kWaitv : Mode::kFallback;
+  }();
+  return mode;
+}
+
+// Declared in futex_async.h; here for UpdateRef and the names above.
+void futex::DeliverCompleted(State* s) {
   if (s->closing) return;
   std::vector<std::pair<uint64_t, const char*>> done;
   {
@@ -215,6 +222,11 @@ void OnAsync(uv_async_t* handle) {
   if (s->pool != nullptr) FallbackReap(s);  // `pool` is set and cleared by this thread only
 }
 
+namespace {
+
+// JS thread, on the event loop: results queued by a waiter thread, or at once.
+void OnAsync(uv_async_t* handle) { DeliverCompleted(static_cast<State*>(handle->data)); }
+
 // futexWaitAsync(sab, byteOffset, expected, timeoutMs, callback) -> token
 void FutexWaitAsync(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
@@ -239,12 +251,19 @@ void FutexWaitAsync(const FunctionCallbackInfo<Value>& args) {
                     : ns == 0                                                ? "timed-out"
                                                                              : nullptr;
   Shard* wake = nullptr;
-  {
+  int64_t deadline = ns < 0 ? kNever : NowNs() + ns;
+  if (now == nullptr && AsyncMode() == Mode::kUring) {
+    auto e = std::unique_ptr<Entry>(new Entry{token, std::move(word.store), word.addr, expected, deadline});
+    Entry* raw = e.get();
+    int err = UringAdd(s, std::move(e), ns);
+    if (err != 0) return ThrowErrno(isolate, "futexWaitAsync: io_uring", err);
     std::lock_guard<std::mutex> lock(s->mu);
-    int64_t deadline = ns < 0 ? kNever : NowNs() + ns;
+    s->live[token] = raw;
+  } else {
+    std::lock_guard<std::mutex> lock(s->mu);
     if (now != nullptr) {
       s->completed.emplace_back(token, now);
-    } else if (UseFallback()) {
+    } else if (AsyncMode() == Mode::kFallback) {
       auto e = std::unique_ptr<Entry>(new Entry{token, std::move(word.store), word.addr, expected, deadline});
       Entry* raw = e.get();
       int err = FallbackAdd(s, std::move(e));
@@ -306,6 +325,7 @@ void FutexWaitAsyncCancel(const FunctionCallbackInfo<Value>& args) {
   }
   if (wake != nullptr) WakeCtl(wake);
   if (interrupt != nullptr) FallbackInterrupt(interrupt, keep);
+  if (AsyncMode() == Mode::kUring) UringCancel(s, static_cast<uint64_t>(t));
   uv_async_send(&s->async);
   args.GetReturnValue().Set(true);
 }
@@ -335,22 +355,26 @@ void Cleanup(void* arg, void (*done)(void*), void* done_arg) {
   FallbackShutdown(s);   // the same for the fallback's threads (I6)
   s->callbacks.clear();  // Globals are reset on the JS thread, isolate alive
   s->context.Reset();
-  if (!s->async_ready) return Finish(s);
-  uv_close(reinterpret_cast<uv_handle_t*>(&s->async),
-           [](uv_handle_t* h) { Finish(static_cast<State*>(h->data)); });
+  UringShutdown(s, [](State* s) {  // the ring's poll handle first, then the async handle (I6)
+    if (!s->async_ready) return Finish(s);
+    uv_close(reinterpret_cast<uv_handle_t*>(&s->async),
+             [](uv_handle_t* h) { Finish(static_cast<State*>(h->data)); });
+  });
 }
 
-// futexAsyncMode() -> 'waitv' | 'fallback': how this process's async waits
-// sleep (see the top of this file).
+// futexAsyncMode() -> 'uring' | 'waitv' | 'fallback': how this process's
+// async waits sleep (futex_async.h, AsyncMode).
 void FutexAsyncMode(const FunctionCallbackInfo<Value>& args) {
-  args.GetReturnValue().Set(ResultString(args.GetIsolate(), UseFallback() ? "fallback" : "waitv"));
+  Mode mode = AsyncMode();
+  args.GetReturnValue().Set(ResultString(
+      args.GetIsolate(), mode == Mode::kUring ? "uring" : mode == Mode::kWaitv ? "waitv" : "fallback"));
 }
 
 }  // namespace
 
 void InitFutexAsync(Local<v8::Context> context, Local<v8::Object> exports) {
   Isolate* isolate = context->GetIsolate();
-  UseFallback();  // reads the environment now, at load, rather than at some later wait
+  AsyncMode();  // reads the environment now, at load, rather than at some later wait
   // One State per load of the addon in an Environment; freed by Cleanup.
   State* s = new State;
   s->isolate = isolate;

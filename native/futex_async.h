@@ -24,6 +24,7 @@ constexpr int64_t kNever = INT64_MAX;
 
 struct Shard;  // futex_async.cc: a thread in futex_waitv on up to 127 words
 struct Pool;   // futex_fallback.cc: threads in FUTEX_WAIT, one word each
+struct Uring;  // futex_uring.cc: the JS thread's io_uring, polled by its event loop
 
 struct Entry {
   uint64_t token;
@@ -52,6 +53,7 @@ struct State {
   std::vector<std::pair<uint64_t, const char*>> completed;
 
   // JS thread only.
+  Uring* uring = nullptr;  // uring mode; made on first use, freed at teardown
   uv_async_t async;
   bool async_ready = false;
   bool closing = false;
@@ -61,6 +63,8 @@ struct State {
 
 // Requires mu. The one exit from `live` (I1).
 void Complete(State* s, Entry* e, const char* result);
+// JS thread, without mu: runs the callbacks of the queued results.
+void DeliverCompleted(State* s);
 
 // Starts a waiter thread running `fn`, with every signal blocked (it inherits
 // our mask): process signals are then handled by Node's threads, not by ours.
@@ -80,11 +84,30 @@ int StartThread(std::thread* out, F&& fn) {
   return err;
 }
 
-// futex_fallback.cc. "JS thread" functions run on the State's own thread.
+// How this process's async waits sleep; decided once per process, at the
+// addon's first load: io_uring where the kernel runs futex waits there
+// (futex_uring.cc), else futex_waitv (futex_async.cc), else classic futexes
+// (futex_fallback.cc). MULTIPROC_FUTEX_URING=0 skips the first,
+// MULTIPROC_FUTEX_FALLBACK=1 forces the last.
+enum class Mode { kUring, kWaitv, kFallback };
+Mode AsyncMode();
+
+// futex_uring.cc; "JS thread" functions run on the State's own thread.
 //
-// Whether async waits use the fallback: MULTIPROC_FUTEX_FALLBACK=1, or the
-// kernel has no usable futex_waitv. Decided once per process.
-bool UseFallback(bool waitv_supported);
+// Whether io_uring runs futex waits here (Linux >= 6.7, not refused by a
+// seccomp filter or io_uring_disabled); probed once per process.
+bool UringSupported();
+// JS thread, without mu. Submits `e`'s wait (timeout `ns`, none when < 0),
+// making the ring on first use; the ring then owns `e`. 0, or an errno (then
+// `e` is dropped untouched). The caller puts it in `live` after.
+int UringAdd(State* s, std::unique_ptr<Entry> e, int64_t ns);
+// JS thread, without mu, after Complete(e, 'cancelled'): ends the request.
+void UringCancel(State* s, uint64_t token);
+// JS thread, at teardown: closes the ring's poll handle and the ring, frees
+// its entries, then calls `closed`.
+void UringShutdown(State* s, void (*closed)(State*));
+
+// futex_fallback.cc. "JS thread" functions run on the State's own thread.
 // Requires mu. Hands `e` (already in `live`) to a fallback thread, starting
 // one if none is idle. Returns 0, or an errno (then `e` is dropped untouched).
 int FallbackAdd(State* s, std::unique_ptr<Entry> e);

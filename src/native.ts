@@ -3,9 +3,11 @@
 // The addon is optional for the 'thread' context (plain SharedArrayBuffers and
 // Atomics suffice between threads of one process) and required for the
 // 'process' context. Set MULTIPROC_NO_ADDON=1 to hide it (tests use this to
-// exercise the addon-less path). MULTIPROC_FUTEX_FALLBACK=1 makes its async
-// waits use the backend for kernels without futex_waitv (< 5.16), which is
-// otherwise chosen only there (native/futex_fallback.cc; futexAsyncMode()).
+// exercise the addon-less path). Its async waits sleep in io_uring where the
+// kernel runs futex waits there (6.7+), else in futex_waitv (5.16+), else in
+// classic futexes (futexAsyncMode(); native/futex_async.h):
+// MULTIPROC_FUTEX_URING=0 skips the first, MULTIPROC_FUTEX_FALLBACK=1 forces
+// the last.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -67,11 +69,13 @@ export interface NativeAddon {
   /** Cancels a pending async wait: true if it was pending (its callback then gets 'cancelled'), false if already settled. */
   futexWaitAsyncCancel(token: number): boolean;
   /**
-   * How async waits sleep in this process: 'waitv' (futex_waitv, Linux >= 5.16: a few threads for all
-   * waits) or 'fallback' (classic futex, a thread per pending wait: older kernels, or
-   * MULTIPROC_FUTEX_FALLBACK=1, read once per process when the addon loads).
+   * How async waits sleep in this process: 'uring' (io_uring futex waits polled by the event loop,
+   * Linux >= 6.7: no thread), 'waitv' (futex_waitv, Linux >= 5.16: a few threads for all waits) or
+   * 'fallback' (classic futex, a thread per pending wait: older kernels). MULTIPROC_FUTEX_URING=0
+   * skips 'uring', MULTIPROC_FUTEX_FALLBACK=1 forces 'fallback' (read once per process when the
+   * addon loads).
    */
-  futexAsyncMode(): 'waitv' | 'fallback';
+  futexAsyncMode(): 'uring' | 'waitv' | 'fallback';
 
   // native/bytes.cc
   /** memcpy of `length` bytes from `source` at `sourceOffset` to `target` at `targetOffset` (either may be shared); RangeError when out of bounds. */

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fixture, runScript } from './helpers.ts';
+import { fixture, passesWithEnv, runScript } from './helpers.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const forced = { MULTIPROC_FUTEX_FALLBACK: '1' };
@@ -72,20 +72,6 @@ function runForced(script: string, timeoutMs = 30_000): Promise<Result> {
   );
 }
 
-/** Runs test files with `node --test` in a child with the fallback forced; asserts they all pass. */
-async function passesForced(files: string[], timeoutMs: number): Promise<void> {
-  // node --import tsx --test --test-concurrency=1 ... <files>
-  const r = await runScript('--test', ['--test-concurrency=1', '--test-timeout=120000', ...files.map((f) => path.join(root, 'test', f))], {
-    env: { ...forced, NODE_TEST_CONTEXT: undefined }, // else the child's runner sees a nested run and skips the files
-    timeoutMs,
-  });
-  const tail = `${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`;
-  assert.equal(r.code, 0, tail);
-  const count = (what: string) => Number(new RegExp(`^# ${what} (\\d+)$`, 'm').exec(r.stdout)?.[1]);
-  assert.ok(count('tests') > 0, tail);
-  assert.equal(count('pass'), count('tests'), tail); // a file that fails to load counts as a failed test
-}
-
 test('the switch reaches the main thread, thread children and process children', { timeout: 60_000 }, async () => {
   const r = await runScript(fixture('futex-mode.ts'), [], { env: forced, timeoutMs: 50_000 });
   assert.equal(r.code, 0, r.stderr);
@@ -95,11 +81,11 @@ test('the switch reaches the main thread, thread children and process children',
 // Each test file runs in a child of `node --test` that inherits the switch;
 // native.test.ts also asserts the mode, so these cannot pass on futex_waitv.
 test('native, sync and sync-children tests pass with the fallback forced', { timeout: 170_000 }, async () => {
-  await passesForced(['native.test.ts', 'sync.test.ts', 'sync-children.test.ts'], 160_000);
+  await passesWithEnv(['native.test.ts', 'sync.test.ts', 'sync-children.test.ts'], forced, 160_000);
 });
 
 test('queue and pool tests pass with the fallback forced', { timeout: 170_000 }, async () => {
-  await passesForced(['queues.test.ts', 'pool.test.ts'], 160_000);
+  await passesWithEnv(['queues.test.ts', 'pool.test.ts'], forced, 160_000);
 });
 
 test('three hundred concurrent waits: one thread each, every result right, the threads then go', { timeout: 40_000 }, async () => {

@@ -33,6 +33,24 @@ export interface RunResult {
   stderr: string;
 }
 
+/**
+ * Runs test files (names in test/) with `node --test` in a child whose
+ * environment adds `env` (a switch read once per process, such as the async
+ * wait backend's), and asserts that every test in them passed or was skipped.
+ */
+export async function passesWithEnv(files: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<void> {
+  // node --import tsx --test --test-concurrency=1 ... <files>
+  const r = await runScript('--test', ['--test-concurrency=1', '--test-timeout=120000', ...files.map((f) => path.join(import.meta.dirname, f))], {
+    env: { ...env, NODE_TEST_CONTEXT: undefined }, // else the child's runner sees a nested run and skips the files
+    timeoutMs,
+  });
+  const tail = `${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`;
+  assert.equal(r.code, 0, tail);
+  const count = (what: string) => Number(new RegExp(`^# ${what} (\\d+)$`, 'm').exec(r.stdout)?.[1]);
+  assert.ok(count('tests') > 0, tail);
+  assert.equal(count('pass') + count('skipped'), count('tests'), tail); // a file that fails to load counts as a failed test
+}
+
 /** Runs `node [execArgv] --import tsx <script> ...args` and collects its output. */
 export function runScript(
   script: string,

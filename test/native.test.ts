@@ -238,12 +238,23 @@ test('futex_wait_returns_not_equal_when_the_word_differs', () => {
   addon.closeFd(fd);
 });
 
-test('async_waits_use_futex_waitv_from_linux_5_16_unless_MULTIPROC_FUTEX_FALLBACK_is_1', () => {
-  // test/futex-fallback.test.ts runs this file with the switch on.
+/** The async-wait backend this process should have picked (native/futex_async.h, AsyncMode). */
+function expectedAsyncMode(): string {
   const [major, minor] = os.release().split('.').map(Number);
-  const hasWaitv = major > 5 || (major === 5 && minor >= 16);
-  const forced = process.env.MULTIPROC_FUTEX_FALLBACK === '1';
-  assert.equal(addon.futexAsyncMode(), forced || !hasWaitv ? 'fallback' : 'waitv');
+  const atLeast = (ma: number, mi: number) => major > ma || (major === ma && minor >= mi);
+  let disabled = '0'; // /proc/sys/kernel/io_uring_disabled: 1 = root only (or io_uring_group), 2 = nobody
+  try {
+    disabled = readFileSync('/proc/sys/kernel/io_uring_disabled', 'utf8').trim();
+  } catch {}
+  const uring = atLeast(6, 7) && (disabled === '0' || (disabled === '1' && process.getuid?.() === 0));
+  if (process.env.MULTIPROC_FUTEX_FALLBACK === '1') return 'fallback';
+  if (process.env.MULTIPROC_FUTEX_URING !== '0' && uring) return 'uring';
+  return atLeast(5, 16) ? 'waitv' : 'fallback';
+}
+
+test('async_waits_use_io_uring_from_linux_6_7_else_futex_waitv_from_5_16_else_the_fallback', () => {
+  // test/futex-fallback.test.ts runs this file with each switch on.
+  assert.equal(addon.futexAsyncMode(), expectedAsyncMode());
 });
 
 test('futex_calls_validate_buffer_and_offset', () => {
@@ -376,6 +387,16 @@ test('two_hundred_concurrent_async_waits_all_resolve', bounded, async () => {
     else assert.equal(r, 'timed-out', `${i}`);
   });
   addon.closeFd(fd);
+});
+
+test('more_waits_than_the_io_uring_completion_ring_holds_all_resolve_from_one_wake', bounded, async (t) => {
+  // 1,100 completions at once overflow the ring's 1,024 slots (futex_uring.cc,
+  // kCqEntries): the rest wait in the kernel and come in a second pass.
+  if (addon.futexAsyncMode() !== 'uring') return t.skip('only the io_uring backend has a completion ring');
+  const sab = new SharedArrayBuffer(8);
+  const results = Array.from({ length: 1100 }, () => asyncWait(sab, 4, 0, -1));
+  assert.equal(addon.futexWake(sab, 4, Infinity), 1100); // queued in the kernel as they were made
+  assert.deepEqual(await Promise.all(results), Array(1100).fill('ok'));
 });
 
 test('one_wake_all_resolves_every_async_wait_on_that_word', bounded, async () => {
