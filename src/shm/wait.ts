@@ -108,6 +108,17 @@ export function waitAsync(i32: Int32Array, index: number, expected: number, time
   const timeout = clampTimeout(timeoutMs);
   Atomics.add(i32, index + 1, 1);
   asyncWaits++;
+  if (addon && !signal) {
+    // The common case, with the fewest allocations (a ping-pong makes one of
+    // these per message): nothing can cancel it.
+    return new Promise<boolean>((resolve) => {
+      addon.futexWaitAsync(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, expected, timeout, (result) => {
+        asyncWaits--;
+        Atomics.sub(i32, index + 1, 1);
+        resolve(result !== 'timed-out');
+      });
+    });
+  }
   return new Promise<boolean>((resolve, reject) => {
     let settled = false;
     const settle = (value: boolean | undefined, error?: unknown) => {
