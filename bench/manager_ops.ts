@@ -26,7 +26,7 @@
  *       Lock pair `await lock.acquire(); await lock.release()`;
  *     `sync_` rows: the same with the Sync twins (d.setSync(i, i), ...) in a
  *     second child. The child sends its times back on a SimpleQueue; the
- *     parent then checks len(d) = len(lst) = n, ns.x = n-1.
+ *     parent then checks len(lst) = n, ns.x = n-1, len(d) = max(n, STEADY_WARM).
  *   * parent_dict_set / get (and sync_): the same from the parent.
  *   * tcp_dict_set / get: a SyncManager started with address
  *     ['127.0.0.1', 0] and a second SyncManager that connect()s to it from
@@ -39,7 +39,10 @@
  *     floor under any socket-based op on this machine.
  * Every op first runs min(n, 500) times untimed, all of them before any is
  * timed (JIT warm-up: the first few hundred calls in a fresh isolate take
- * several times longer; Python has nothing to warm up). Latencies swing
+ * several times longer; Python has nothing to warm up). That is too short
+ * for a fresh child's JIT to settle (its first 10,000 gets average 40-60 µs,
+ * then ~6 µs), so the `_steady` child rows time the same n ops again once
+ * every op has run another STEADY_WARM times: what a long-running child pays. Latencies swing
  * widely on the 2-vCPU VM (client and server spin briefly, then sleep; when
  * they share one CPU, spinning only delays the other side).
  * n = 3000 (quick 500), 5 repetitions (quick 1; --reps N): medians.
@@ -52,6 +55,8 @@ import {
 const BENCH = 'manager_ops';
 const OPS = ['dict_set', 'dict_get', 'list_append', 'namespace_setattr', 'namespace_getattr', 'lock_acquire_release_pair'];
 const CHILD_MS = 120_000;
+/** Untimed runs of every op before the `_steady` rows (see above). */
+const STEADY_WARM = 5000;
 const WARM_SPARE_PAUSE_MS = 1000;
 
 /** Our metric -> Python's comparable metric(s). */
@@ -63,8 +68,10 @@ export const compare: Compare = {
   tcp_dict_get_us_per_op: ['child_dict_get_us_per_op'],
 };
 for (const op of OPS) {
-  compare[`child_${op}_us_per_op`] = [`child_${op}_us_per_op`];
-  compare[`sync_child_${op}_us_per_op`] = [`child_${op}_us_per_op`];
+  for (const tag of ['', '_steady']) {
+    compare[`child_${op}${tag}_us_per_op`] = [`child_${op}_us_per_op`];
+    compare[`sync_child_${op}${tag}_us_per_op`] = [`child_${op}_us_per_op`];
+  }
 }
 for (const op of ['dict_set', 'dict_get']) {
   compare[`parent_${op}_us_per_op`] = [`parent_${op}_us_per_op`];
@@ -75,10 +82,12 @@ for (const op of ['dict_set', 'dict_get']) {
 
 /**
  * Runs the ops named in `which` n times each (after `warm` untimed runs) and
- * returns seconds per op name; puts the result on `resQ` too when given.
+ * returns seconds per op name; with `steady` > 0, runs each `steady` times
+ * more and times n again (as `<op>_steady`). Puts the result on `resQ` too
+ * when given.
  */
 async function ops(
-  d: any, lst: any, ns: any, lock: any, n: number, warm: number, sync: boolean, which: string[], resQ: any,
+  d: any, lst: any, ns: any, lock: any, n: number, warm: number, sync: boolean, which: string[], resQ: any, steady = 0,
 ): Promise<Record<string, number>> {
   const loops: Record<string, (k: number) => unknown> = sync ? {
     dict_set: (k) => { for (let i = 0; i < k; i++) d.setSync(i, i); },
@@ -102,10 +111,17 @@ async function ops(
     else await lst.clear();
   }
   const t: Record<string, number> = {};
-  for (const name of which) {
-    const t0 = process.hrtime.bigint();
-    await loops[name](n);
-    t[name] = Number(process.hrtime.bigint() - t0) / 1e9;
+  for (const tag of steady > 0 ? ['', '_steady'] : ['']) {
+    if (tag) for (const name of which) await loops[name](steady);
+    for (const name of which) {
+      if (tag && name === 'list_append') {
+        if (sync) lst.clearSync(); // (the parent checks len(lst) = n)
+        else await lst.clear();
+      }
+      const t0 = process.hrtime.bigint();
+      await loops[name](n);
+      t[name + tag] = Number(process.hrtime.bigint() - t0) / 1e9;
+    }
   }
   if (resQ) await resQ.put(t);
   return t;
@@ -168,7 +184,7 @@ async function childRun(mp: any, m: any, ctx: any, n: number, warm: number, sync
   const [d, lst, ns, lock] = [await m.dict(), await m.list(), await m.Namespace(), await m.Lock()];
   const resQ = new mp.SimpleQueue();
   const which = sync ? OPS : [...OPS.slice(0, 4), 'namespace_setattr_posted', ...OPS.slice(4)];
-  const p = new ctx.Process({ target: ops, args: [d, lst, ns, lock, n, warm, sync, which, resQ] });
+  const p = new ctx.Process({ target: ops, args: [d, lst, ns, lock, n, warm, sync, which, resQ, STEADY_WARM] });
   p.start();
   let t: Record<string, number>;
   try {
@@ -180,7 +196,8 @@ async function childRun(mp: any, m: any, ctx: any, n: number, warm: number, sync
   p.close?.();
   resQ.close?.();
   const [dl, ll, x] = [await d.length(), await lst.length(), await ns.x];
-  if (dl !== n || ll !== n || x !== n - 1) throw new Error(`final state wrong: len(d)=${dl} len(lst)=${ll} ns.x=${x} (n=${n})`);
+  const keys = Math.max(n, STEADY_WARM); // (d.set(i, i) for i < n, and < STEADY_WARM while warming up)
+  if (dl !== keys || ll !== n || x !== n - 1) throw new Error(`final state wrong: len(d)=${dl} len(lst)=${ll} ns.x=${x} (n=${n})`);
   for (const proxy of [d, lst, ns, lock]) proxy[Symbol.dispose]();
   return t;
 }
