@@ -83,6 +83,7 @@ struct Uring {
   io_uring_cqe* cqes;
   uv_poll_t poll;
   bool poll_ready = false;
+  int failed = 0;  // uv_poll_start's errno, if it failed
   void (*closed)(State*) = nullptr;  // teardown: called once `poll` is closed
   std::unordered_map<uint64_t, std::unique_ptr<Entry>> inflight;  // by token (I2)
 
@@ -243,10 +244,10 @@ int UringAdd(State* s, std::unique_ptr<Entry> e, int64_t ns) {
     u->poll_ready = true;
     u->poll.data = s;
     uv_unref(reinterpret_cast<uv_handle_t*>(&u->poll));  // the async handle keeps the loop alive (I5)
-    rc = uv_poll_start(&u->poll, UV_READABLE, OnReadable);
-    s->uring = u.release();
-    if (rc != 0) return -rc;
+    u->failed = -uv_poll_start(&u->poll, UV_READABLE, OnReadable);
+    s->uring = u.release();  // (kept even if that failed: teardown closes the handle)
   }
+  if (s->uring->failed != 0) return s->uring->failed;  // nothing would ever see its completions
   int err = s->uring->SubmitWait(e.get(), ns);
   if (err != 0) return err;
   s->uring->inflight.emplace(e->token, std::move(e));
