@@ -302,7 +302,7 @@ void FutexWaitAsyncCancel(const FunctionCallbackInfo<Value>& args) {
   State* s = static_cast<State*>(args.Data().As<v8::External>()->Value());
   if (!args[0]->IsNumber()) return Throw(args.GetIsolate(), false, "token must be a number");
   double t = args[0].As<v8::Number>()->Value();
-  if (!(t >= 1 && t <= 9007199254740992.0)) return args.GetReturnValue().Set(false);
+  if (!(t >= 1 && t <= 9007199254740992.0) || s->closing) return args.GetReturnValue().Set(false);
   Shard* wake = nullptr;
   uint32_t* interrupt = nullptr;
   std::shared_ptr<v8::BackingStore> keep;  // keeps `interrupt` mapped until it is done (I2)

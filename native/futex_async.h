@@ -35,6 +35,7 @@ struct Entry {
   Shard* shard = nullptr;  // futex_waitv mode; null in fallback mode
   bool done = false;       // a result was queued (I1)
   bool asleep = false;     // fallback mode: its thread is in (or about to enter) FUTEX_WAIT
+  bool cut = false;        // uring mode: cancelled by us, not by its timeout: its end is 'ok'
 };
 
 struct State {

@@ -18,7 +18,16 @@
 // thread runs the work on its next way back to user space, which posts the
 // completion. A thread asleep in epoll_wait returns EINTR for that (libuv
 // retries), one blocked in a sync futex wait or poll(2) has its syscall
-// restarted by the kernel, invisibly (as for any signal without a handler). (IORING_SETUP_DEFER_TASKRUN would spare the signal, but
+// restarted by the kernel, invisibly (as for any signal without a handler);
+// the few syscalls that return EINTR instead of restarting (epoll_wait,
+// sigtimedwait, sockets with SO_RCVTIMEO) see one, as under any signal, and
+// running JS is interrupted briefly to post the completion.
+//
+// Kernels: the op exists from 6.7, but before 6.17 a FUTEX_WAIT that fails
+// at once (the word differs: our common 'not-equal') could free its request
+// data twice (fixed upstream by "io_uring/futex: ensure io_futex_wait()
+// cleans up properly on failure"). So this backend is used from 6.17 only;
+// older kernels (and stable ones that have the fix backported) use waitv. (IORING_SETUP_DEFER_TASKRUN would spare the signal, but
 // then the ring's fd never turns readable in epoll until the thread enters
 // io_uring itself: measured, the loop sleeps forever.)
 //
@@ -45,9 +54,11 @@
 #include <linux/io_uring.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 
@@ -64,6 +75,8 @@ constexpr uint64_t kFutexBitsetMatchAny = 0xffffffffu;  // FUTEX_BITSET_MATCH_AN
 constexpr unsigned kSqEntries = 64;    // every call submits at once: at most 2 SQEs queued
 constexpr unsigned kCqEntries = 1024;  // more pending waits overflow into the kernel's list (NODROP)
 constexpr uint64_t kNoToken = 0;       // user_data of link timeouts and cancel requests
+constexpr int kMinMajor = 6, kMinMinor = 17;
+constexpr int kWaitWithoutTimeout = -1;  // SubmitWait(): see UringAdd  // the first kernel this backend trusts (see above)
 
 long Setup(unsigned entries, io_uring_params* p) { return syscall(SYS_io_uring_setup, entries, p); }
 long Enter(int fd, unsigned submit, unsigned min_complete, unsigned flags) {
@@ -83,7 +96,7 @@ struct Uring {
   io_uring_cqe* cqes;
   uv_poll_t poll;
   bool poll_ready = false;
-  int failed = 0;  // uv_poll_start's errno, if it failed
+  int failed = 0;  // an errno once the ring cannot be watched (uv_poll_start or poll failed)
   void (*closed)(State*) = nullptr;  // teardown: called once `poll` is closed
   std::unordered_map<uint64_t, std::unique_ptr<Entry>> inflight;  // by token (I2)
 
@@ -114,7 +127,9 @@ struct Uring {
   bool Open() {
     io_uring_params p;
     memset(&p, 0, sizeof p);
-    p.flags = IORING_SETUP_CQSIZE;
+    // SUBMIT_ALL: an SQE that fails at submission completes with its error
+    // and the rest of the batch still goes in (never a wait without its timeout).
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
     p.cq_entries = kCqEntries;
     fd = static_cast<int>(Setup(kSqEntries, &p));
     if (fd < 0) return false;
@@ -125,9 +140,20 @@ struct Uring {
   }
 
   ~Uring() {
+    if (fd >= 0 && sqes != MAP_FAILED && !inflight.empty()) {
+      // Ends every pending wait now, within this call (futex waits are
+      // cancelled synchronously), so none lingers on its word absorbing
+      // wakes until the kernel's asynchronous ring teardown gets to it.
+      io_uring_sqe* all = Next(0);
+      all->opcode = IORING_OP_ASYNC_CANCEL;
+      all->cancel_flags = IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY;
+      all->user_data = kNoToken;
+      Publish(1);
+      (void)Submit();
+    }
     if (sqes != MAP_FAILED) munmap(sqes, sqes_size);
     if (rings != MAP_FAILED) munmap(rings, rings_size);
-    if (fd >= 0) close(fd);  // cancels what is still pending (I2: before `inflight` goes)
+    if (fd >= 0) close(fd);  // (I2: before `inflight` goes)
   }
 
   // The SQE `ahead` slots past the tail, cleared (the SQ has room: every call
@@ -175,8 +201,16 @@ struct Uring {
       timeout->len = 1;
       timeout->user_data = kNoToken;
     }
-    Publish(ns >= 0 ? 2 : 1);
-    return Submit();
+    unsigned count = ns >= 0 ? 2 : 1;
+    Publish(count);
+    long rc;
+    while ((rc = Enter(fd, count, 0, 0)) < 0 && errno == EINTR) {
+    }
+    if (rc == count) return 0;
+    int err = rc < 0 ? errno : EAGAIN;
+    // Nothing unconsumed may linger, to be submitted later on its own.
+    __atomic_store_n(sq_tail, __atomic_load_n(sq_head, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+    return rc > 0 ? kWaitWithoutTimeout : err;  // (the kernel took the wait and not its timeout)
   }
 };
 
@@ -189,6 +223,20 @@ void OnReadable(uv_poll_t* handle, int status, int events) {
   if (s->closing || s->uring == nullptr) return;
   Uring* u = s->uring;
   bool any = false;
+  if (status < 0) {
+    // The loop cannot watch the ring any more (libuv stops the handle): end
+    // every pending wait now with a spurious 'ok' (callers re-check) rather
+    // than leave them to hang, and refuse new waits. The requests stay in
+    // `inflight` until teardown: the kernel may still hold them (I2).
+    u->failed = -status;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      for (auto& [token, e] : u->inflight)
+        if (!e->done) Complete(s, e.get(), "ok"), any = true;
+    }
+    if (any) DeliverCompleted(s);
+    return;
+  }
   for (;;) {
     unsigned head = *u->cq_head;  // only we write it
     unsigned tail = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);  // CQEs before tail are written
@@ -201,7 +249,7 @@ void OnReadable(uv_poll_t* handle, int status, int events) {
         if (it == u->inflight.end()) continue;
         Entry* e = it->second.get();
         if (!e->done) {
-          Complete(s, e, cqe.res == -EAGAIN ? "not-equal" : cqe.res == -ECANCELED ? "timed-out" : "ok");
+          Complete(s, e, cqe.res == -EAGAIN ? "not-equal" : cqe.res == -ECANCELED && !e->cut ? "timed-out" : "ok");
           any = true;
         }
         u->inflight.erase(it);  // the kernel is done with the word (I2)
@@ -220,6 +268,10 @@ void OnReadable(uv_poll_t* handle, int status, int events) {
 
 bool UringSupported() {
   static const bool supported = [] {
+    utsname un;
+    int major = 0, minor = 0;
+    if (uname(&un) != 0 || sscanf(un.release, "%d.%d", &major, &minor) != 2) return false;
+    if (major < kMinMajor || (major == kMinMajor && minor < kMinMinor)) return false;
     Uring u;
     if (!u.Open()) return false;
     // A wait on a word that differs completes at once: -EAGAIN where the
@@ -249,12 +301,18 @@ int UringAdd(State* s, std::unique_ptr<Entry> e, int64_t ns) {
   }
   if (s->uring->failed != 0) return s->uring->failed;  // nothing would ever see its completions
   int err = s->uring->SubmitWait(e.get(), ns);
-  if (err != 0) return err;
-  s->uring->inflight.emplace(e->token, std::move(e));
+  if (err > 0) return err;
+  uint64_t token = e->token;
+  if (err == kWaitWithoutTimeout) e->cut = true;  // its completion says 'ok': a spurious wake-up
+  s->uring->inflight.emplace(token, std::move(e));
+  // A wait the kernel took without its timeout (the request allocation for
+  // the timeout failed) might never end: cancel it; the caller re-checks.
+  if (err == kWaitWithoutTimeout) UringCancel(s, token);
   return 0;
 }
 
 void UringCancel(State* s, uint64_t token) {
+  if (s->uring == nullptr) return;  // (torn down: nothing pending)
   io_uring_sqe* cancel = s->uring->Next(0);
   cancel->opcode = IORING_OP_ASYNC_CANCEL;
   cancel->addr = token;
