@@ -33,3 +33,22 @@ test('a wait that finds its word already changed is not counted as pending', bou
   assert.equal(asyncWaitsPending(), false);
   assert.equal(await p, true);
 });
+
+test('a wait the addon refuses rejects and leaves nothing counted, with or without a signal', bounded, async (t) => {
+  // Memory the addon cannot wait on (not shared): it throws, as it would when
+  // out of threads or file descriptors.
+  const { native } = await import('../dist/native.js');
+  if (!native()) return t.skip('without the addon, waits are Atomics.waitAsync');
+  for (const signal of [undefined, new AbortController().signal]) {
+    const plain = new Int32Array(new ArrayBuffer(8));
+    await assert.rejects(waitAsync(plain, 0, 0, 1000, signal), TypeError);
+    assert.equal(plain[1], 0, 'the sleepers count was left raised');
+    assert.equal(asyncWaitsPending(), false);
+  }
+  // And waits work on afterwards.
+  const w = word();
+  const p = waitAsync(w, 0, 0);
+  Atomics.store(w, 0, 1);
+  wake(w, 0);
+  assert.equal(await p, true);
+});

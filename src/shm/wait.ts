@@ -98,6 +98,12 @@ export function asyncWaitsPending(): boolean {
   return asyncWaits > 0;
 }
 
+/** Undoes a wait's counts when the addon refused to start it (it threw: out of threads, fds, memory). */
+function notWaiting(i32: Int32Array, index: number): void {
+  asyncWaits--;
+  Atomics.sub(i32, index + 1, 1);
+}
+
 /** waitSync without blocking the thread. An aborted `signal` rejects with its reason. */
 export function waitAsync(i32: Int32Array, index: number, expected: number, timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
   if (signal?.aborted) return Promise.reject(signal.reason);
@@ -112,11 +118,16 @@ export function waitAsync(i32: Int32Array, index: number, expected: number, time
     // The common case, with the fewest allocations (a ping-pong makes one of
     // these per message): nothing can cancel it.
     return new Promise<boolean>((resolve) => {
-      addon.futexWaitAsync(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, expected, timeout, (result) => {
-        asyncWaits--;
-        Atomics.sub(i32, index + 1, 1);
-        resolve(result !== 'timed-out');
-      });
+      try {
+        addon.futexWaitAsync(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, expected, timeout, (result) => {
+          asyncWaits--;
+          Atomics.sub(i32, index + 1, 1);
+          resolve(result !== 'timed-out');
+        });
+      } catch (err) {
+        notWaiting(i32, index);
+        throw err; // (rejects the promise)
+      }
     });
   }
   return new Promise<boolean>((resolve, reject) => {
@@ -136,9 +147,15 @@ export function waitAsync(i32: Int32Array, index: number, expected: number, time
       settle(undefined, signal!.reason);
     };
     if (addon) {
-      const token = addon.futexWaitAsync(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, expected, timeout, (result) => {
-        if (result !== 'cancelled') settle(result !== 'timed-out');
-      });
+      let token: number;
+      try {
+        token = addon.futexWaitAsync(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, expected, timeout, (result) => {
+          if (result !== 'cancelled') settle(result !== 'timed-out');
+        });
+      } catch (err) {
+        notWaiting(i32, index);
+        throw err; // (rejects the promise)
+      }
       cancel = () => addon.futexWaitAsyncCancel(token);
     } else {
       const r = Atomics.waitAsync(i32, index, expected, timeout);
