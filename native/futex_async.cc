@@ -2,7 +2,7 @@
 // not block the JS thread; the callback runs later on its event loop.
 // futexAsyncMode() says which of three backends this process uses (the
 // choice: AsyncMode, futex_async.h):
-//  - uring (futex_uring.cc, Linux >= 6.7): the event loop itself sleeps on
+//  - uring (futex_uring.cc, Linux >= 6.17): the event loop itself sleeps on
 //    the words, through io_uring; no thread of ours;
 //  - waitv (below, Linux >= 5.16): waiter threads in futex_waitv(2);
 //  - fallback (futex_fallback.cc): a thread in classic FUTEX_WAIT per wait.

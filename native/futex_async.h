@@ -95,7 +95,7 @@ Mode AsyncMode();
 
 // futex_uring.cc; "JS thread" functions run on the State's own thread.
 //
-// Whether io_uring runs futex waits here (Linux >= 6.7, not refused by a
+// Whether io_uring runs futex waits here (Linux >= 6.17, not refused by a
 // seccomp filter or io_uring_disabled); probed once per process.
 bool UringSupported();
 // JS thread, without mu. Submits `e`'s wait (timeout `ns`, none when < 0),

@@ -1,5 +1,5 @@
 // The async-wait backend of kernels whose io_uring runs futex waits (Linux
-// >= 6.7): futex_async.cc picks it first when its probe passes, unless
+// >= 6.17): futex_async.cc picks it first when its probe passes, unless
 // MULTIPROC_FUTEX_URING=0 or MULTIPROC_FUTEX_FALLBACK=1 is set (read once
 // per process). The JS-facing contract and the invariants I1-I6
 // (futex_async.cc) are the same; only how a wait sleeps differs.

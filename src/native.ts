@@ -4,7 +4,7 @@
 // Atomics suffice between threads of one process) and required for the
 // 'process' context. Set MULTIPROC_NO_ADDON=1 to hide it (tests use this to
 // exercise the addon-less path). Its async waits sleep in io_uring where the
-// kernel runs futex waits there (6.7+), else in futex_waitv (5.16+), else in
+// kernel runs futex waits there (6.17+), else in futex_waitv (5.16+), else in
 // classic futexes (futexAsyncMode(); native/futex_async.h):
 // MULTIPROC_FUTEX_URING=0 skips the first, MULTIPROC_FUTEX_FALLBACK=1 forces
 // the last.
@@ -70,7 +70,7 @@ export interface NativeAddon {
   futexWaitAsyncCancel(token: number): boolean;
   /**
    * How async waits sleep in this process: 'uring' (io_uring futex waits polled by the event loop,
-   * Linux >= 6.7: no thread), 'waitv' (futex_waitv, Linux >= 5.16: a few threads for all waits) or
+   * Linux >= 6.17: no thread), 'waitv' (futex_waitv, Linux >= 5.16: a few threads for all waits) or
    * 'fallback' (classic futex, a thread per pending wait: older kernels). MULTIPROC_FUTEX_URING=0
    * skips 'uring', MULTIPROC_FUTEX_FALLBACK=1 forces 'fallback' (read once per process when the
    * addon loads).

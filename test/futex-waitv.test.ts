@@ -1,8 +1,8 @@
 // The futex_waitv(2) backend of async waits (native/futex_async.cc): what
-// kernels from 5.16 to 6.6 run, and where io_uring is disabled or filtered.
-// On a kernel whose io_uring runs futex waits (6.7+), the addon picks
-// io_uring instead (native/futex_uring.cc); MULTIPROC_FUTEX_URING=0 (read
-// once per process) turns that off, so each test here runs its code in a
+// kernels from 5.16 to 6.16 run, and where io_uring is disabled or filtered.
+// From 6.17 the addon picks io_uring instead (native/futex_uring.cc says why
+// not from 6.7, where the op appeared); MULTIPROC_FUTEX_URING=0 (read once
+// per process) turns that off, so each test here runs its code in a
 // child that has it in its environment. (test/native.test.ts covers waitv's
 // own cases — many waits over several threads, cancellation, timeouts,
 // workers ending with waits pending — and asserts the mode it runs under.)

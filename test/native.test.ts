@@ -246,13 +246,13 @@ function expectedAsyncMode(): string {
   try {
     disabled = readFileSync('/proc/sys/kernel/io_uring_disabled', 'utf8').trim();
   } catch {}
-  const uring = atLeast(6, 7) && (disabled === '0' || (disabled === '1' && process.getuid?.() === 0));
+  const uring = atLeast(6, 17) && (disabled === '0' || (disabled === '1' && process.getuid?.() === 0));
   if (process.env.MULTIPROC_FUTEX_FALLBACK === '1') return 'fallback';
   if (process.env.MULTIPROC_FUTEX_URING !== '0' && uring) return 'uring';
   return atLeast(5, 16) ? 'waitv' : 'fallback';
 }
 
-test('async_waits_use_io_uring_from_linux_6_7_else_futex_waitv_from_5_16_else_the_fallback', () => {
+test('async_waits_use_io_uring_from_linux_6_17_else_futex_waitv_from_5_16_else_the_fallback', () => {
   // test/futex-fallback.test.ts runs this file with each switch on.
   assert.equal(addon.futexAsyncMode(), expectedAsyncMode());
 });
