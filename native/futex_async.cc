@@ -25,7 +25,9 @@
 //  I2. An Entry (and the BackingStore it holds, so the word stays mapped) is
 //      destroyed only by the thread that waits on it, when no futex call of
 //      that thread is reading the word; or at teardown after the threads are
-//      joined. (Fallback mode: an interrupter copies the BackingStore first.)
+//      joined. (Fallback mode: an interrupter copies the BackingStore first.
+//      Uring mode: the ring owns it until the kernel reports its request
+//      done, or until teardown has cancelled everything and closed the ring.)
 //  I3. (waitv mode) A shard sleeps on at most FUTEX_WAITV_MAX - 1 = 127
 //      pending words (Shard::pending counts them); more waits get more shards.
 //  I4. (waitv mode) Shard::ctl changes only under mu, and the thread reads it
@@ -35,7 +37,8 @@
 //      only): pending waits keep the loop alive, an idle program exits.
 //  I6. The uv_async_t is closed only after every waiter thread is joined, so
 //      no uv_async_send can reach a closed handle: teardown sets shutdown,
-//      ends and joins every thread, and only then closes the handle.
+//      ends and joins every thread, and only then closes the handle (after
+//      the ring's poll handle, in uring mode, which sends nothing to it).
 #include <sys/syscall.h>
 #include <unistd.h>
 
