@@ -144,12 +144,7 @@ struct Uring {
       // Ends every pending wait now, within this call (futex waits are
       // cancelled synchronously), so none lingers on its word absorbing
       // wakes until the kernel's asynchronous ring teardown gets to it.
-      io_uring_sqe* all = Next(0);
-      all->opcode = IORING_OP_ASYNC_CANCEL;
-      all->cancel_flags = IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY;
-      all->user_data = kNoToken;
-      Publish(1);
-      (void)Submit();
+      Cancel(0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY);
     }
     if (sqes != MAP_FAILED) munmap(sqes, sqes_size);
     if (rings != MAP_FAILED) munmap(rings, rings_size);
@@ -169,18 +164,32 @@ struct Uring {
     __atomic_store_n(sq_tail, *sq_tail + count, __ATOMIC_RELEASE);
   }
 
-  // Submits what is queued; 0 or an errno (then the queued SQEs are dropped).
-  int Submit() {
-    for (;;) {
-      unsigned queued = *sq_tail - __atomic_load_n(sq_head, __ATOMIC_ACQUIRE);
-      if (queued == 0) return 0;
-      long rc = Enter(fd, queued, 0, 0);
-      if (rc > 0 || (rc < 0 && errno == EINTR)) continue;
-      int err = rc == 0 ? EAGAIN : errno;  // (0: none taken; do not spin on it)
-      // Nothing unconsumed may linger to be submitted later with its Entry gone.
-      __atomic_store_n(sq_tail, __atomic_load_n(sq_head, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
-      return err;
+  // Submits the `count` SQEs just published. Returns how many the kernel
+  // took, or -errno; any it did not take are dropped, so none lingers to be
+  // submitted later on its own (a timeout without its wait, a wait whose
+  // Entry is gone). With SUBMIT_ALL it takes fewer only when it cannot
+  // allocate requests.
+  long Submit(unsigned count) {
+    long rc;
+    while ((rc = Enter(fd, count, 0, 0)) < 0 && errno == EINTR) {
     }
+    if (rc < 0) rc = -errno;
+    if (rc != static_cast<long>(count))
+      __atomic_store_n(sq_tail, __atomic_load_n(sq_head, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+    return rc;
+  }
+
+  // Cancels the request of `token` (or, with IORING_ASYNC_CANCEL_ANY in
+  // `flags`, every one); futex waits end within this call. Best effort: on
+  // failure a wait ends when its word is woken, times out, or at teardown.
+  void Cancel(uint64_t token, uint32_t flags) {
+    io_uring_sqe* cancel = Next(0);
+    cancel->opcode = IORING_OP_ASYNC_CANCEL;
+    cancel->addr = token;
+    cancel->cancel_flags = flags;
+    cancel->user_data = kNoToken;
+    Publish(1);
+    (void)Submit(1);
   }
 
   // A FUTEX_WAIT on `e` (timeout `ns`, or none when < 0), linked to its timeout.
@@ -192,7 +201,7 @@ struct Uring {
     wait->addr3 = kFutexBitsetMatchAny;
     wait->fd = kFutex32;  // futex2 flags: 32-bit, shared (not FUTEX2_PRIVATE)
     wait->user_data = e->token;
-    __kernel_timespec ts = {ns / 1000000000, ns % 1000000000};  // copied by the kernel in Submit()
+    __kernel_timespec ts = {ns / 1000000000, ns % 1000000000};  // copied by the kernel in Submit
     if (ns >= 0) {
       wait->flags = IOSQE_IO_LINK;
       io_uring_sqe* timeout = Next(1);
@@ -203,14 +212,10 @@ struct Uring {
     }
     unsigned count = ns >= 0 ? 2 : 1;
     Publish(count);
-    long rc;
-    while ((rc = Enter(fd, count, 0, 0)) < 0 && errno == EINTR) {
-    }
-    if (rc == count) return 0;
-    int err = rc < 0 ? errno : EAGAIN;
-    // Nothing unconsumed may linger, to be submitted later on its own.
-    __atomic_store_n(sq_tail, __atomic_load_n(sq_head, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
-    return rc > 0 ? kWaitWithoutTimeout : err;  // (the kernel took the wait and not its timeout)
+    long took = Submit(count);
+    if (took == count) return 0;
+    if (took > 0) return kWaitWithoutTimeout;  // (the kernel took the wait and not its timeout)
+    return took < 0 ? static_cast<int>(-took) : EAGAIN;
   }
 };
 
@@ -312,15 +317,7 @@ int UringAdd(State* s, std::unique_ptr<Entry> e, int64_t ns) {
 }
 
 void UringCancel(State* s, uint64_t token) {
-  if (s->uring == nullptr) return;  // (torn down: nothing pending)
-  io_uring_sqe* cancel = s->uring->Next(0);
-  cancel->opcode = IORING_OP_ASYNC_CANCEL;
-  cancel->addr = token;
-  cancel->user_data = kNoToken;
-  s->uring->Publish(1);
-  // On failure the entry is already done (its callback says 'cancelled'); its
-  // request then ends when the word is woken, times out, or at teardown.
-  (void)s->uring->Submit();
+  if (s->uring != nullptr) s->uring->Cancel(token, 0);  // (null: torn down, nothing pending)
 }
 
 void UringShutdown(State* s, void (*closed)(State*)) {
