@@ -98,10 +98,24 @@ export function asyncWaitsPending(): boolean {
   return asyncWaits > 0;
 }
 
-/** Undoes a wait's counts when the addon refused to start it (it threw: out of threads, fds, memory). */
-function notWaiting(i32: Int32Array, index: number): void {
+/** Takes an async wait on i32[index] out of the counts: it ended, or the addon refused to start it. */
+function uncount(i32: Int32Array, index: number): void {
   asyncWaits--;
   Atomics.sub(i32, index + 1, 1);
+}
+
+/**
+ * Starts the addon's async wait; returns its token. If the addon refuses it
+ * (it throws: out of threads, fds or memory), the wait is uncounted and the
+ * error rethrown: inside a Promise executor, that rejects the promise.
+ */
+function startAddonWait(i32: Int32Array, index: number, expected: number, timeout: number, done: (result: string) => void): number {
+  try {
+    return addon!.futexWaitAsync(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, expected, timeout, done);
+  } catch (err) {
+    uncount(i32, index);
+    throw err;
+  }
 }
 
 /** waitSync without blocking the thread. An aborted `signal` rejects with its reason. */
@@ -118,16 +132,10 @@ export function waitAsync(i32: Int32Array, index: number, expected: number, time
     // The common case, with the fewest allocations (a ping-pong makes one of
     // these per message): nothing can cancel it.
     return new Promise<boolean>((resolve) => {
-      try {
-        addon.futexWaitAsync(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, expected, timeout, (result) => {
-          asyncWaits--;
-          Atomics.sub(i32, index + 1, 1);
-          resolve(result !== 'timed-out');
-        });
-      } catch (err) {
-        notWaiting(i32, index);
-        throw err; // (rejects the promise)
-      }
+      startAddonWait(i32, index, expected, timeout, (result) => {
+        uncount(i32, index);
+        resolve(result !== 'timed-out');
+      });
     });
   }
   return new Promise<boolean>((resolve, reject) => {
@@ -135,8 +143,7 @@ export function waitAsync(i32: Int32Array, index: number, expected: number, time
     const settle = (value: boolean | undefined, error?: unknown) => {
       if (settled) return;
       settled = true;
-      asyncWaits--;
-      Atomics.sub(i32, index + 1, 1);
+      uncount(i32, index);
       signal?.removeEventListener('abort', onAbort);
       if (error !== undefined) reject(error);
       else resolve(value!);
@@ -147,15 +154,9 @@ export function waitAsync(i32: Int32Array, index: number, expected: number, time
       settle(undefined, signal!.reason);
     };
     if (addon) {
-      let token: number;
-      try {
-        token = addon.futexWaitAsync(i32.buffer as SharedArrayBuffer, i32.byteOffset + index * 4, expected, timeout, (result) => {
-          if (result !== 'cancelled') settle(result !== 'timed-out');
-        });
-      } catch (err) {
-        notWaiting(i32, index);
-        throw err; // (rejects the promise)
-      }
+      const token = startAddonWait(i32, index, expected, timeout, (result) => {
+        if (result !== 'cancelled') settle(result !== 'timed-out');
+      });
       cancel = () => addon.futexWaitAsyncCancel(token);
     } else {
       const r = Atomics.waitAsync(i32, index, expected, timeout);
