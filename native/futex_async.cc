@@ -254,9 +254,13 @@ void FutexWaitAsync(const FunctionCallbackInfo<Value>& args) {
                     : ns == 0                                                ? "timed-out"
                                                                              : nullptr;
   Shard* wake = nullptr;
-  int64_t deadline = ns < 0 ? kNever : NowNs() + ns;
+  // The pending wait's Entry (each backend takes it; waitv mode names its shard).
+  auto entry = [&](Shard* sh) {
+    int64_t deadline = ns < 0 ? kNever : NowNs() + ns;
+    return std::unique_ptr<Entry>(new Entry{token, std::move(word.store), word.addr, expected, deadline, sh});
+  };
   if (now == nullptr && AsyncMode() == Mode::kUring) {
-    auto e = std::unique_ptr<Entry>(new Entry{token, std::move(word.store), word.addr, expected, deadline});
+    auto e = entry(nullptr);
     Entry* raw = e.get();
     int err = UringAdd(s, std::move(e), ns);
     if (err != 0) return ThrowErrno(isolate, "futexWaitAsync: io_uring", err);
@@ -267,7 +271,7 @@ void FutexWaitAsync(const FunctionCallbackInfo<Value>& args) {
     if (now != nullptr) {
       s->completed.emplace_back(token, now);
     } else if (AsyncMode() == Mode::kFallback) {
-      auto e = std::unique_ptr<Entry>(new Entry{token, std::move(word.store), word.addr, expected, deadline});
+      auto e = entry(nullptr);
       Entry* raw = e.get();
       int err = FallbackAdd(s, std::move(e));
       if (err != 0) return ThrowErrno(isolate, "futexWaitAsync: thread", err);
@@ -285,8 +289,7 @@ void FutexWaitAsync(const FunctionCallbackInfo<Value>& args) {
         sh = raw;
         s->shards.push_back(std::move(fresh));
       }
-      sh->entries.push_back(std::unique_ptr<Entry>(
-          new Entry{token, std::move(word.store), word.addr, expected, deadline, sh}));
+      sh->entries.push_back(entry(sh));
       sh->pending++;
       s->live[token] = sh->entries.back().get();
       if (Bump(sh)) wake = sh;
